@@ -1,0 +1,32 @@
+"""Liveness and store status."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import StoreDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", summary="Store status and spool depth")
+def health(store: StoreDep) -> JSONResponse:
+    try:
+        status = store.status()
+    except Exception as exc:  # an unreachable store is a status, not a crash
+        body = {"status": "degraded", "store": {"reachable": False, "detail": str(exc)}}
+        spool = store.spool.depth() if store.spool else 0
+        body["spool_depth"] = spool
+        return JSONResponse(body, status_code=503)
+    body = {
+        "status": "ok" if status.reachable else "degraded",
+        "store": {
+            "backend": status.backend,
+            "reachable": status.reachable,
+            "detail": status.detail,
+            "counts": status.counts,
+        },
+        "spool_depth": status.spool_depth,
+    }
+    return JSONResponse(body, status_code=200 if status.reachable else 503)

@@ -1,0 +1,1 @@
+"""The `tingfeng` command line: a thin layer over the packages; errors become one clear line."""

@@ -1,0 +1,54 @@
+"""`tingfeng run`: one scheduler process (APScheduler 3.x job stores cannot be shared) plus
+the API in the same process. Crawls run as subprocesses (the Twisted reactor cannot restart)."""
+
+from __future__ import annotations
+
+import logging
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from store import Settings, Store
+
+log = logging.getLogger(__name__)
+
+
+def build_scheduler(settings: Settings, store: Store) -> BackgroundScheduler:
+    """Every periodic job of the service, in one place."""
+    scheduler = BackgroundScheduler(
+        timezone=settings.timezone,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+    )
+    scheduler.add_job(store.replay_spool, "interval", seconds=30, id="spool-replay")
+    scheduler.add_job(
+        _retention, "cron", hour=3, minute=17, id="retention", args=[settings, store]
+    )
+    return scheduler
+
+
+def _retention(settings: Settings, store: Store) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    cutoff = datetime.now(UTC) - timedelta(days=settings.retention_days)
+    log.info("retention: deleted %d posts before %s", store.delete_posts_before(cutoff), cutoff)
+
+
+def run_service(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    from store import open_store
+
+    store = open_store(settings)
+    store.init()
+    scheduler = build_scheduler(settings, store)
+    scheduler.start()
+    log.info("scheduler started with %d jobs", len(scheduler.get_jobs()))
+    try:
+        uvicorn.run(
+            create_app(settings, store=store),
+            host=host or settings.api_host,
+            port=port or settings.api_port,
+        )
+    finally:
+        scheduler.shutdown(wait=False)
+        store.close()

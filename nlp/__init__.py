@@ -1,0 +1,1 @@
+"""NLP stage: text normalization and segmentation, classifiers, matching, topics, places."""
