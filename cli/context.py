@@ -19,9 +19,7 @@ def load_settings() -> Settings:
         for err in exc.errors():
             name = "TINGFENG_" + "_".join(str(p) for p in err["loc"]).upper()
             problems.append(f"{name}: {err['msg']}")
-        raise SettingsError(
-            "invalid settings (see .env.example): " + "; ".join(problems)
-        ) from None
+        raise SettingsError("invalid settings (see .env.example): " + "; ".join(problems)) from None
 
 
 def store_from(settings: Settings) -> Store:

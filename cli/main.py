@@ -153,7 +153,9 @@ def run(
 
 @app.command("demo")
 def demo(
-    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the API after")] = True,
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="serve the API after")
+    ] = True,
     port: Annotated[int | None, typer.Option(help="API port")] = None,
 ) -> None:
     """Newcomer's tour on the embedded store: load the bundled sample, show what was found,

@@ -19,9 +19,7 @@ def build_scheduler(settings: Settings, store: Store) -> BackgroundScheduler:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
     )
     scheduler.add_job(store.replay_spool, "interval", seconds=30, id="spool-replay")
-    scheduler.add_job(
-        _retention, "cron", hour=3, minute=17, id="retention", args=[settings, store]
-    )
+    scheduler.add_job(_retention, "cron", hour=3, minute=17, id="retention", args=[settings, store])
     return scheduler
 
 

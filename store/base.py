@@ -9,6 +9,7 @@ One contract suite (`tests/store/test_contract.py`) runs against both backends.
 from __future__ import annotations
 
 import abc
+import contextlib
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -141,10 +142,8 @@ class Store(abc.ABC):
         if self.spool is None:
             return self._write_kind(kind, records)
         if self.spool.depth():
-            try:
+            with contextlib.suppress(StoreUnavailable):
                 self.replay_spool()
-            except StoreUnavailable:
-                pass
             if self.spool.depth():
                 self.spool.append(kind, records)
                 return BulkResult(spooled=len(records))
@@ -166,7 +165,7 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
-    def refresh(self) -> None:
+    def refresh(self) -> None:  # noqa: B027 - optional hook, a no-op where not needed
         """Make recent writes visible to search (tests only; a no-op where not needed)."""
 
     # -- posts -----------------------------------------------------------------------------

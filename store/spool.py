@@ -76,11 +76,16 @@ class Spool:
                 log.info("replayed spool batch %s: %d %s", path.name, result.written, kind)
         return total
 
-    def _reject(self, name: str, kind: str, failed: list[tuple[str, str]]) -> None:
+    def _reject(
+        self, name: str, kind: str, failed: list[tuple[str, str]], records: Sequence[Record]
+    ) -> None:
+        by_id = {record.id: record for record in records}
         self.rejected_dir.mkdir(parents=True, exist_ok=True)
         with (self.rejected_dir / f"{name}.jsonl").open("a", encoding="utf-8") as fh:
             for doc_id, reason in failed:
-                fh.write(json.dumps({"kind": kind, "id": doc_id, "reason": reason}) + "\n")
+                doc = by_id[doc_id].model_dump(mode="json") if doc_id in by_id else None
+                line = {"kind": kind, "id": doc_id, "reason": reason, "record": doc}
+                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
         log.error("%d %s rejected during spool replay; see %s", len(failed), kind, name)
 
 

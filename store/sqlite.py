@@ -23,10 +23,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from nlp.text import segment_query
 from store.base import (
     POST_KEYWORD_FIELDS,
-    BulkResult,
     Bucket,
+    BulkResult,
     Page,
     PostQuery,
     R,
@@ -37,7 +38,6 @@ from store.errors import ConflictError, StoreUnavailable
 from store.indices import INDICES, spec_for
 from store.records import Post, Record
 from store.spool import Spool
-from nlp.text import segment_query
 
 SCHEMA = """
 PRAGMA journal_mode=WAL;
@@ -236,7 +236,9 @@ class SqliteStore(Store):
                 params.extend(values)
         for field in query.missing:
             _check_field(field)
-            clauses.append("NOT EXISTS (SELECT 1 FROM post_terms t WHERE t.rid=p.rid AND t.field=?)")
+            clauses.append(
+                "NOT EXISTS (SELECT 1 FROM post_terms t WHERE t.rid=p.rid AND t.field=?)"
+            )
             params.append(field)
         for task, minimum in query.min_score.items():
             clauses.append(

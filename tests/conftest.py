@@ -20,7 +20,10 @@ from store import Settings, Store
 from store.spool import Spool
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_KEYS = {"pseudonym_key": "test-pseudonym-key-0123456789", "secret_key": "test-secret-key-0123456789ab"}
+TEST_KEYS = {
+    "pseudonym_key": "test-pseudonym-key-0123456789",
+    "secret_key": "test-secret-key-0123456789ab",
+}
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:

@@ -15,11 +15,14 @@ def health(store: StoreDep) -> JSONResponse:
     try:
         status = store.status()
     except Exception as exc:  # an unreachable store is a status, not a crash
-        body = {"status": "degraded", "store": {"reachable": False, "detail": str(exc)}}
         spool = store.spool.depth() if store.spool else 0
-        body["spool_depth"] = spool
-        return JSONResponse(body, status_code=503)
-    body = {
+        degraded = {
+            "status": "degraded",
+            "store": {"reachable": False, "detail": str(exc)},
+            "spool_depth": spool,
+        }
+        return JSONResponse(degraded, status_code=503)
+    body: dict[str, object] = {
         "status": "ok" if status.reachable else "degraded",
         "store": {
             "backend": status.backend,

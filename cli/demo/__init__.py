@@ -51,7 +51,9 @@ def run_demo(
     hits = store.search_posts(PostQuery(q="封城"), size=5)
     console.print(f"search 封城: {hits.total} posts")
     for post in hits.posts:
-        console.print(f"  {post.created_at:%m-%d %H:%M} {post.platform:6} {post.text[:40]}", markup=False)
+        console.print(
+            f"  {post.created_at:%m-%d %H:%M} {post.platform:6} {post.text[:40]}", markup=False
+        )
 
     if serve_api:
         import uvicorn
