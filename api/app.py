@@ -7,8 +7,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.auth import bootstrap_admin
 from api.errors import ErrorResponse, install_error_handlers
-from api.routes import health, posts
+from api.limits import install_body_limit
+from api.routes import audit, feeds, health, incidents, playbook, posts
+from api.routes import auth as auth_routes
+from api.routes import digests as digest_routes
+from api.routes import drafts as draft_routes
+from api.routes import effect as effect_routes
+from api.routes import kb as kb_routes
+from api.routes import sources as source_routes
+from api.routes import topics as topic_routes
 from store import Settings, Store, open_store
 
 
@@ -22,6 +31,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.state.store = store or open_store(settings)
         if owned:
             app.state.store.init()
+        bootstrap_admin(app.state.store, settings)
         try:
             yield
         finally:
@@ -35,6 +45,18 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         responses={422: {"model": ErrorResponse}},
     )
     install_error_handlers(app)
+    install_body_limit(app, settings.api_max_body_bytes)
     app.include_router(health.router)
     app.include_router(posts.router)
+    app.include_router(topic_routes.router)
+    app.include_router(kb_routes.router)
+    app.include_router(auth_routes.router)
+    app.include_router(incidents.router)
+    app.include_router(audit.router)
+    app.include_router(playbook.router)
+    app.include_router(feeds.router)
+    app.include_router(draft_routes.router)
+    app.include_router(effect_routes.router)
+    app.include_router(digest_routes.router)
+    app.include_router(source_routes.router)
     return app

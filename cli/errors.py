@@ -3,6 +3,22 @@
 from __future__ import annotations
 
 from cli.context import SettingsError
+from crawlers.errors import CrawlerError
+from dashboards.errors import DashboardError
+from digest.errors import DigestError
+from nlp.errors import NlpError
+from nlp.kb_import import KbError
 from store.errors import StoreError
+from triage.errors import TriageError
 
-USER_ERRORS: tuple[type[BaseException], ...] = (SettingsError, StoreError, FileNotFoundError)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    SettingsError,
+    StoreError,
+    FileNotFoundError,
+    DashboardError,
+    DigestError,
+    TriageError,
+    CrawlerError,
+    KbError,
+    NlpError,
+)

@@ -13,8 +13,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from cli.bench import app as bench_app
 from cli.context import load_settings, store_from
 from cli.errors import USER_ERRORS
+from crawlers.cli import crawl_command, sources_app
+from dashboards.cli import app as dashboards_app
+from digest.cli import digest_command, report_app
+from nlp.cli import app as nlp_app
+from nlp.kb_cli import app as kb_app
+from nlp.kb_cli import topics_app
+from triage.cli import playbook_app, triage_app, users_app
 
 app = typer.Typer(
     name="tingfeng",
@@ -25,6 +33,18 @@ app = typer.Typer(
 )
 store_app = typer.Typer(help="Storage: create indices, status, spool replay, retention.")
 app.add_typer(store_app, name="store")
+app.add_typer(bench_app, name="bench")
+app.add_typer(kb_app, name="kb")
+app.add_typer(nlp_app, name="nlp")
+app.add_typer(topics_app, name="topics")
+app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(report_app, name="report")
+app.command("digest")(digest_command)
+app.add_typer(playbook_app, name="playbook")
+app.add_typer(users_app, name="users")
+app.add_typer(triage_app, name="triage")
+app.command("crawl")(crawl_command)
+app.add_typer(sources_app, name="sources")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -20,6 +20,40 @@ def build_scheduler(settings: Settings, store: Store) -> BackgroundScheduler:
     )
     scheduler.add_job(store.replay_spool, "interval", seconds=30, id="spool-replay")
     scheduler.add_job(_retention, "cron", hour=3, minute=17, id="retention", args=[settings, store])
+    from nlp.enrich import EnrichJob  # classifiers + keywords on posts lacking the version
+
+    scheduler.add_job(
+        EnrichJob.from_settings(settings, store),
+        "interval",
+        seconds=settings.enrich_interval_seconds,
+        id="enrich",
+    )
+    from triage.job import TriageJob  # near-real-time: incidents within seconds of a topic
+
+    scheduler.add_job(
+        TriageJob.from_settings(settings, store),
+        "interval",
+        seconds=settings.triage_interval_seconds,
+        id="triage",
+        misfire_grace_time=None,
+    )
+    from triage.replies.effect_job import EffectJob  # reply effect: close / re-escalate
+
+    scheduler.add_job(
+        EffectJob.from_settings(settings, store),
+        "interval",
+        seconds=settings.effect_interval_seconds,
+        id="reply-effect",
+    )
+    from crawlers.schedule import add_crawl_jobs  # every enabled source, as subprocesses
+
+    add_crawl_jobs(scheduler, settings)
+    from digest.jobs import add_digest_jobs  # daily and weekly supervisors' digests
+
+    add_digest_jobs(scheduler, settings, store)
+    from nlp.bursts import add_burst_job  # hot topics: bursts with their reasons
+
+    add_burst_job(scheduler, store)
     return scheduler
 
 

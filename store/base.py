@@ -34,6 +34,7 @@ POST_KEYWORD_FIELDS = (
     "platform",
     "author",
     "dup_of",
+    "minhash_bands",
     "place_codes",
     "places.province",
     "places.city",

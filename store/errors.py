@@ -1,12 +1,12 @@
 """Errors of the storage layer.
 
-    StoreError                 base of everything below
-    ├── StoreUnavailable       the backend cannot be reached or refused a request as a whole
-    │                          (writes then go to the local spool; reads fail)
-    ├── ConflictError          optimistic-concurrency check failed; carries the current version
-    ├── NotFound               no record with that id
-    └── InvalidRecord          input that does not make a valid record; names the field (and
-                               the line, for files)
+StoreError                 base of everything below
+├── StoreUnavailable       the backend cannot be reached or refused a request as a whole
+│                          (writes then go to the local spool; reads fail)
+├── ConflictError          optimistic-concurrency check failed; carries the current version
+├── NotFound               no record with that id
+└── InvalidRecord          input that does not make a valid record; names the field (and
+                           the line, for files)
 """
 
 from __future__ import annotations

@@ -259,9 +259,162 @@ ALERTS = IndexSpec(
     ],
 )
 
+USERS = IndexSpec(
+    name="users",
+    model=r.User,
+    version=1,
+    description="API users and service accounts (scrypt password hashes, roles).",
+    examples=[
+        {
+            "id": "wang.wei",
+            "username": "wang.wei",
+            "role": "press",
+            "teams": ["city-press"],
+            "created_at": _T0,
+            "updated_at": _T0,
+        }
+    ],
+)
+
+API_TOKENS = IndexSpec(
+    name="api-tokens",
+    model=r.ApiToken,
+    version=1,
+    description="Service-account API tokens (hashes only), with scopes and feed jurisdictions.",
+    examples=[
+        {
+            "id": "k3f9a1c2d4e5",
+            "user_id": "health-commission",
+            "name": "feed",
+            "scopes": ["feed"],
+            "jurisdictions": ["3201"],
+            "token_hash": "sha256$...",
+            "created_at": _T0,
+        }
+    ],
+)
+
+NOTIFICATIONS = IndexSpec(
+    name="notifications",
+    model=r.Notification,
+    version=1,
+    description="Webhook and email notifications of incidents, with delivery status.",
+    examples=[
+        {
+            "id": "notification-example",
+            "incident_id": "incident-example",
+            "event": "opened",
+            "team": "city-press",
+            "channel": "webhook",
+            "severity": 2,
+            "subject": "[听风 S2] 封城谣言",
+            "body": "...",
+            "created_at": _T0,
+            "not_before": _T0,
+        }
+    ],
+)
+
+DRAFTS = IndexSpec(
+    name="drafts",
+    model=r.Draft,
+    version=1,
+    description="Official reply drafts: cited text, revisions, reviews (4-eyes) and state.",
+    examples=[
+        {
+            "id": "draft-example",
+            "incident_id": "incident-example",
+            "template": "rumor_rebuttal",
+            "title": "关于网传“明天全市封城”的辟谣声明",
+            "text": "近日，有网民发布“听说明天全市封城”。[1]",
+            "sources": [
+                {
+                    "ref": 1,
+                    "kind": "post",
+                    "id": "post-example",
+                    "name": "微博网民",
+                    "text": "听说明天全市封城，超市都被抢空了！",
+                }
+            ],
+            "revisions": [
+                {
+                    "number": 1,
+                    "title": "关于网传“明天全市封城”的辟谣声明",
+                    "text": "近日，有网民发布“听说明天全市封城”。[1]",
+                    "editor": "wang.wei",
+                    "at": _T0,
+                    "origin": "template",
+                }
+            ],
+            "created_by": "wang.wei",
+            "last_editor": "wang.wei",
+            "created_at": _T0,
+            "updated_at": _T0,
+        }
+    ],
+)
+
+PUBLICATIONS = IndexSpec(
+    name="publications",
+    model=r.Publication,
+    version=1,
+    description="Published replies: channel, final text, approver and time.",
+    examples=[
+        {
+            "id": "publication-example",
+            "draft_id": "draft-example",
+            "incident_id": "incident-example",
+            "channel": "weibo",
+            "format": "weibo",
+            "title": "关于网传“明天全市封城”的辟谣声明",
+            "text": "【关于网传“明天全市封城”的辟谣声明】……",
+            "revision": 2,
+            "approver": "li.na",
+            "published_by": "li.na",
+            "published_at": _T0,
+        }
+    ],
+)
+
+EFFECTS = IndexSpec(
+    name="effects",
+    model=r.EffectReport,
+    version=1,
+    description="Effect of published replies: volume, half-life, emotion before/after.",
+    examples=[
+        {
+            "id": "incident-example",
+            "incident_id": "incident-example",
+            "published_at": _T0,
+            "computed_at": _T0,
+            "window_hours": 24,
+            "volume_before": 120,
+            "volume_after": 30,
+            "half_life_h": 2.5,
+            "emotion_before": [{"key": "fear", "count": 80}],
+            "hourly": [{"start": _T0, "count": 12}],
+        }
+    ],
+)
+
 INDICES: dict[str, IndexSpec] = {
     spec.name: spec
-    for spec in (POSTS, TOPICS, INCIDENTS, AUDIT, CLAIMS, CHECKPOINTS, SOURCE_RUNS, ALERTS)
+    for spec in (
+        POSTS,
+        TOPICS,
+        INCIDENTS,
+        AUDIT,
+        CLAIMS,
+        CHECKPOINTS,
+        SOURCE_RUNS,
+        ALERTS,
+        USERS,
+        API_TOKENS,
+        NOTIFICATIONS,
+        DRAFTS,
+        PUBLICATIONS,
+        EFFECTS,
+    )
 }
 
 

@@ -131,6 +131,10 @@ class Post(Record):
     place_codes: list[str] = Field(default_factory=list, description="codes of places, all levels")
     dup_of: str | None = Field(None, description="id of the post this one near-duplicates")
     simhash: str | None = Field(None, description="64-bit SimHash of text_norm, hex")
+    minhash_bands: list[str] = Field(
+        default_factory=list,
+        description="MinHash LSH band keys of text_norm: near-duplicate lookup (crawlers.dedup)",
+    )
     nlp: NlpBlock = Field(default_factory=NlpBlock)
 
 
@@ -210,6 +214,27 @@ class SlaClock(BaseModel):
     breached: bool = False
 
 
+class SignalHit(BaseModel):
+    """A playbook signal rule that fired for an incident, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str
+    category: str
+    why: Text
+
+
+class Escalation(BaseModel):
+    """One step up the escalation chain, taken when an SLA clock was breached."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: int = Field(ge=1)
+    team: str
+    clock: str = Field(description="the breached SLA clock")
+    at: AwareDatetime
+
+
 class Incident(Record):
     version: int = Field(1, ge=1, description="optimistic-concurrency version")
     topic_id: str | None = None
@@ -239,6 +264,15 @@ class Incident(Record):
     half_life_h: float | None = None
     dismiss_reason: Text | None = None
     created_by: str = "system"
+    # triage (issue 6): why it opened, what it covers, how it escalated
+    updated_by: str = "system"
+    signals: list[SignalHit] = Field(default_factory=list)
+    severity_score: float | None = Field(None, description="weighted sum of the components, 0-1")
+    post_count: int = Field(0, ge=0, description="posts of the topic when last triaged")
+    claim_ids: list[str] = Field(default_factory=list, description="matched debunk claims")
+    source_alert_id: str | None = Field(None, description="the alert that opened it, if any")
+    acknowledged_at: AwareDatetime | None = None
+    escalations: list[Escalation] = Field(default_factory=list)
 
 
 class AuditEvent(Record):
@@ -250,6 +284,206 @@ class AuditEvent(Record):
     before: Stored | None = Field(None, description="JSON of the changed fields before")
     after: Stored | None = Field(None, description="JSON of the changed fields after")
     reason: Text | None = None
+
+
+class Role(StrEnum):
+    """Who may do what (least privilege); the permission table lives in `triage.users`."""
+
+    patrol = "patrol"
+    press = "press"
+    supervisor = "supervisor"
+    admin = "admin"
+    service = "service"
+
+
+class User(Record):
+    """A person or a service account (partner system); id = lower-case username."""
+
+    username: str = Field(min_length=2, max_length=64)
+    display_name: Text | None = Field(None, max_length=100)
+    role: Role
+    email: str | None = Field(None, max_length=200)
+    teams: list[str] = Field(default_factory=list, description="playbook teams they belong to")
+    password_hash: Stored | None = Field(
+        None, description="scrypt$n$r$p$salt$hash; none for services"
+    )
+    token_version: int = Field(0, ge=0, description="bump to revoke every session token")
+    disabled: bool = False
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    last_login_at: AwareDatetime | None = None
+
+
+class ApiToken(Record):
+    """An API token of a service account; only its hash is stored. id = the token's key id."""
+
+    user_id: str
+    name: str = Field(max_length=100)
+    scopes: list[str] = Field(default_factory=list, description="ingest, feed")
+    jurisdictions: list[str] = Field(
+        default_factory=list, description="admin-code prefixes the feed is limited to; [] = all"
+    )
+    token_hash: Stored
+    created_at: AwareDatetime
+    expires_at: AwareDatetime | None = None
+    revoked_at: AwareDatetime | None = None
+
+
+class Notification(Record):
+    """One message to one team over one channel; id = hash(incident, event, level, team,
+    channel), so a re-run never sends twice."""
+
+    incident_id: str
+    event: str = Field(description="opened, escalated, severity_raised")
+    team: str
+    channel: Literal["webhook", "email"]
+    recipients: list[str] = Field(default_factory=list, description="email addresses")
+    severity: int = Field(ge=1, le=4)
+    level: int = 0
+    status: Literal["pending", "sent", "failed", "suppressed"] = "pending"
+    reason: str | None = Field(None, description="quiet_hours, cooldown, no_target, error")
+    subject: Text
+    body: Text
+    created_at: AwareDatetime
+    not_before: AwareDatetime
+    sent_at: AwareDatetime | None = None
+    attempts: int = 0
+    last_error: Stored | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Replies: drafts, publications, effect (response issue 7; see triage/replies)
+# --------------------------------------------------------------------------------------------
+
+
+class DraftSource(BaseModel):
+    """Something a draft may cite as `[ref]`: an evidence post, a knowledge-base claim, the
+    incident record, or a statement an officer added. Cited numbers, places and dates must
+    occur in `text`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ref: int = Field(ge=1, description="the number cited as [ref] in the text")
+    kind: Literal["post", "claim", "incident", "officer"]
+    id: str = Field(description="post id, claim id, incident id, or a hash for officer sources")
+    name: Text = Field(description="who says it, e.g. 武汉发布, 微博网民")
+    url: str | None = None
+    text: Text = Field(description="what the source says (grounding checks against this)")
+    at: AwareDatetime | None = None
+    authoritative: bool = Field(False, description="may support a rebuttal (debunk, officer)")
+    verdict: str | None = Field(None, description="of a claim: false, true, misleading, ...")
+
+
+class DraftRevision(BaseModel):
+    """One version of a draft's text; edits append, nothing is overwritten."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    number: int = Field(ge=1)
+    title: Text
+    text: Text
+    editor: str
+    at: AwareDatetime
+    origin: Literal["template", "edit", "llm", "regenerate"]
+    note: Text | None = None
+
+
+class DraftReview(BaseModel):
+    """A step of the review: submitted, approved or rejected (with a comment)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["submit", "approve", "reject", "publish"]
+    by: str
+    at: AwareDatetime
+    revision: int = Field(ge=1)
+    comment: Text | None = None
+
+
+class DraftState(StrEnum):
+    drafting = "drafting"
+    in_review = "in_review"
+    approved = "approved"
+    published = "published"
+    superseded = "superseded"
+
+
+class Draft(Record):
+    """An official reply being written for an incident: versioned text with citations."""
+
+    version: int = Field(1, ge=1, description="optimistic-concurrency version")
+    incident_id: str
+    template: str = Field(description="rumor_rebuttal, situation_notice, holding_line, ...")
+    state: DraftState = DraftState.drafting
+    evidence_needed: bool = Field(False, description="no authoritative source supports it yet")
+    subject: Text | None = Field(None, description="the claim the reply answers (rumor text)")
+    claim_ids: list[str] = Field(default_factory=list, description="debunks it relies on")
+    title: Text
+    text: Text
+    sources: list[DraftSource] = Field(default_factory=list)
+    revision: int = Field(1, ge=1, description="number of the current text revision")
+    revisions: list[DraftRevision] = Field(default_factory=list)
+    reviews: list[DraftReview] = Field(default_factory=list)
+    problems: list[Text] = Field(default_factory=list, description="grounding problems, if any")
+    rewrite_note: Text | None = Field(None, description="outcome of the last LLM rewrite")
+    created_by: str
+    last_editor: str
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    submitted_at: AwareDatetime | None = None
+    approved_by: str | None = None
+    approved_at: AwareDatetime | None = None
+    published_at: AwareDatetime | None = None
+
+
+class Publication(Record):
+    """A reply as published on one channel; id = make_id(draft id, channel). The posting
+    itself stays with people: this records what, where, who approved it and when."""
+
+    draft_id: str
+    incident_id: str
+    channel: str = Field(description="weibo, wechat, website, press_conference, ...")
+    format: Literal["plain", "weibo", "markdown", "html"]
+    title: Text
+    text: Text = Field(description="the final text as exported for the channel")
+    url: str | None = None
+    revision: int = Field(ge=1)
+    approver: str
+    published_by: str
+    published_at: AwareDatetime
+    claim_id: str | None = Field(None, description="the knowledge-base entry it created")
+
+
+class HourCount(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: AwareDatetime
+    count: int = Field(ge=0)
+
+
+class EffectReport(Record):
+    """Did the reply slow the rumor? Matching-post volume and emotion before/after publishing,
+    decay half-life, and the close / re-escalate decision; id = incident id."""
+
+    incident_id: str
+    published_at: AwareDatetime
+    computed_at: AwareDatetime
+    window_hours: float
+    volume_before: int = 0
+    volume_after: int = 0
+    rate_before: float = Field(0.0, description="posts/hour in the window before publishing")
+    rate_after: float = Field(0.0, description="posts/hour since publishing (up to the window)")
+    rate_recent: float = Field(0.0, description="posts/hour in the latest close window")
+    peak_rate_after: float = 0.0
+    half_life_h: float | None = None
+    emotion_before: list[KeyCount] = Field(default_factory=list)
+    emotion_after: list[KeyCount] = Field(default_factory=list)
+    hourly: list[HourCount] = Field(default_factory=list)
+    status: Literal["monitoring", "close_proposed", "reescalated", "closed"] = "monitoring"
+    close_proposed_at: AwareDatetime | None = None
+    reescalated_at: AwareDatetime | None = None
+    reescalations: int = 0
+    why: Text = ""
 
 
 # --------------------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS post_scores (
     score REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS post_scores_rid ON post_scores(rid);
+CREATE INDEX IF NOT EXISTS post_scores_ts ON post_scores(task, score);
 CREATE VIRTUAL TABLE IF NOT EXISTS posts_fts USING fts5(tokens);
 CREATE TABLE IF NOT EXISTS docs (
     kind TEXT NOT NULL,
@@ -227,22 +228,21 @@ class SqliteStore(Store):
                 if not values:
                     clauses.append("1" if negate else "0")
                     continue
+                # uncorrelated subqueries use the (field, value) index once per query
                 sub = (
-                    "EXISTS (SELECT 1 FROM post_terms t WHERE t.rid=p.rid AND t.field=? "
+                    "p.rid IN (SELECT t.rid FROM post_terms t WHERE t.field=? "
                     f"AND t.value IN ({','.join('?' * len(values))}))"
                 )
-                clauses.append(("NOT " if negate else "") + sub)
+                clauses.append(sub.replace("p.rid IN", "p.rid NOT IN") if negate else sub)
                 params.append(field)
                 params.extend(values)
         for field in query.missing:
             _check_field(field)
-            clauses.append(
-                "NOT EXISTS (SELECT 1 FROM post_terms t WHERE t.rid=p.rid AND t.field=?)"
-            )
+            clauses.append("p.rid NOT IN (SELECT t.rid FROM post_terms t WHERE t.field=?)")
             params.append(field)
         for task, minimum in query.min_score.items():
             clauses.append(
-                "EXISTS (SELECT 1 FROM post_scores s WHERE s.rid=p.rid AND s.task=? AND s.score>=?)"
+                "p.rid IN (SELECT s.rid FROM post_scores s WHERE s.task=? AND s.score>=?)"
             )
             params.extend([task, minimum])
         return (" AND ".join(clauses) or "1"), params

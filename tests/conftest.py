@@ -89,3 +89,11 @@ def store(backend: str, settings: Settings, request: pytest.FixtureRequest) -> I
     if backend == "elasticsearch":
         s.drop_all()  # type: ignore[attr-defined]
     s.close()
+
+
+@pytest.fixture
+def api_tokens(store: Store, settings: Settings) -> dict[str, str]:
+    """Bearer tokens by role: patrol, press, supervisor, admin, service (ingest + feed)."""
+    from tests.auth import make_tokens
+
+    return make_tokens(store, settings)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from api.auth import AUTH_RESPONSES, Require
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
 from store.base import PostQuery
@@ -36,7 +37,14 @@ class PostPage(BaseModel):
     items: list[Post]
 
 
-@router.post("", status_code=202, response_model=IngestResult, summary="Ingest a batch of posts")
+@router.post(
+    "",
+    status_code=202,
+    response_model=IngestResult,
+    summary="Ingest a batch of posts",
+    dependencies=[Depends(Require("ingest"))],
+    responses=AUTH_RESPONSES,
+)
 def ingest(batch: PostBatch, store: StoreDep, settings: SettingsDep) -> IngestResult:
     """Validate every post, then write them all (idempotent: ids are deterministic).
     One invalid post rejects the whole batch with the index and field named."""
@@ -58,7 +66,13 @@ def ingest(batch: PostBatch, store: StoreDep, settings: SettingsDep) -> IngestRe
     )
 
 
-@router.get("", response_model=PostPage, summary="Search posts")
+@router.get(
+    "",
+    response_model=PostPage,
+    summary="Search posts",
+    dependencies=[Depends(Require("read"))],
+    responses=AUTH_RESPONSES,
+)
 def search(
     store: StoreDep,
     q: Annotated[str | None, Query(max_length=200, description="Chinese text")] = None,

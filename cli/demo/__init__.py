@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from store import Settings
-from store.base import PostQuery
+from store.base import PostQuery, Store
 from store.ingest import ingest_posts, read_jsonl
+from store.records import Post
 
 
 def sample_path():  # type: ignore[no-untyped-def]
@@ -36,10 +38,19 @@ def run_demo(
     from cli.context import store_from
 
     store = store_from(settings)
-    posts = load_sample(settings)
+    crawled = crawl_fixture_site(settings, store, console)
+    posts = load_sample(settings)  # the curated scenario the later stages are shown on
     result = ingest_posts(store, posts)
     store.refresh()
-    console.print(f"[bold]听风 demo[/]: {result.written} sample posts in {store.status().detail}")
+    console.print(
+        f"[bold]听风 demo[/]: {crawled} crawled + {result.written} scenario posts in "
+        f"{store.status().detail}"
+    )
+    from nlp.enrich import enrich
+    from nlp.predict import Predictor
+
+    enriched = enrich(store, Predictor(settings.nlp_models_dir), batch=settings.enrich_batch_size)
+    console.print(f"enriched {enriched.enriched} posts (NLP pipeline {enriched.version})")
 
     table = Table(title="posts by platform")
     table.add_column("platform")
@@ -55,6 +66,8 @@ def run_demo(
             f"  {post.created_at:%m-%d %H:%M} {post.platform:6} {post.text[:40]}", markup=False
         )
 
+    show_digest(settings, store, posts, console)
+
     if serve_api:
         import uvicorn
 
@@ -66,3 +79,71 @@ def run_demo(
             f"try: curl 'http://{settings.api_host}:{port}/api/v1/posts?q=求助'"
         )
         uvicorn.run(create_app(settings, store=store), host=settings.api_host, port=port)
+
+
+DEMO_SOURCES = (
+    "demo-news",
+    "demo-gov",
+    "demo-html",
+    "demo-bulletin",
+    "demo-weibo",
+    "demo-tieba",
+    "demo-hotline",
+)
+
+
+def crawl_fixture_site(settings: Settings, store: Store, console: Console) -> int:
+    """Serve the local fixture site on 127.0.0.1 and crawl its demo sources into the store,
+    the way `tingfeng run` does (one subprocess); returns how many posts were crawled."""
+    from crawlers.fixtures.server import FixtureSite
+    from crawlers.health import source_health
+    from crawlers.run import run_subprocess
+    from crawlers.sources import load_sources
+
+    bundled = Path(str(resources.files("crawlers").joinpath("sources.yaml")))
+    crawl_settings = settings.model_copy(update={"sources_file": bundled})
+    console.print("crawling the local fixture site (feeds, news pages, Weibo/Tieba-style) ...")
+    with FixtureSite() as site:
+        code = run_subprocess(
+            list(DEMO_SOURCES), crawl_settings, variables={"fixture": site.url}, timeout=300
+        )
+    store.refresh()
+    sources = load_sources(bundled)
+    rows = [
+        h for h in source_health(store, sources, now=datetime.now(UTC)) if h.name in DEMO_SOURCES
+    ]
+    table = Table(title=f"crawl of the fixture site (exit {code})")
+    for column in ("source", "type", "state", "new", "duplicate", "dropped", "errors"):
+        table.add_column(column)
+    total = 0
+    for row in rows:
+        last = row.last_run
+        if last is None:
+            table.add_row(row.name, row.type, row.state, "—", "—", "—", "—")
+            continue
+        total += last.new
+        table.add_row(
+            row.name,
+            row.type,
+            row.state,
+            *(str(n) for n in (last.new, last.duplicate, last.dropped, last.errors)),
+        )
+    console.print(table)
+    if not rows or all(r.last_run is None for r in rows):
+        console.print("[yellow]the crawl did not run; continuing with the bundled scenario only[/]")
+    return total
+
+
+def show_digest(settings: Settings, store: Store, posts: list[Post], console: Console) -> None:
+    """The supervisors' digest of the sample's (latest) day, saved for a person to open."""
+    from digest.errors import DigestError
+    from digest.jobs import run_digest
+
+    day = max(p.created_at for p in posts).astimezone(settings.tz).date()
+    try:
+        result = run_digest(settings, store, kind="daily", day=day, deliver=False)
+    except DigestError as exc:
+        console.print(f"digest skipped: {exc}")
+        return
+    console.print(f"[bold]digest[/] {result.digest.title}: open {result.directory / 'digest.html'}")
+    console.print(f"  PDF: {result.directory / 'digest.pdf'}")

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from store import Settings, Store
+from tests.auth import RouteAuth
 
 POST = {
     "source": "partner-12345",
@@ -20,8 +21,9 @@ POST = {
 
 
 @pytest.fixture
-def client(settings: Settings, store: Store) -> Iterator[TestClient]:
+def client(settings: Settings, store: Store, api_tokens: dict[str, str]) -> Iterator[TestClient]:
     with TestClient(create_app(settings, store=store)) as c:
+        c.auth = RouteAuth(api_tokens)  # ingest as a service account, search as patrol
         yield c
 
 

@@ -1,0 +1,1 @@
+"""Dashboard sources (YAML); package data, not code."""

@@ -1,0 +1,1 @@
+"""Jinja2 templates of the digest and reports; package data, not code."""

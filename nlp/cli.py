@@ -1,0 +1,184 @@
+"""`tingfeng nlp ...`: train, evaluate, predict, enrich. A thin layer over the nlp package."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="Classifiers: train, evaluate, predict (JSONL), enrich stored posts.")
+console = Console(stderr=True)
+
+DEFAULT_DATA = Path("../shared/datasets")
+DataOpt = Annotated[
+    Path, typer.Option("--data", help="shared datasets folder (never copied into the repo)")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="task config (default: nlp/configs/TASK.yaml)")
+]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", help="model folder (default: nlp/models/TASK)")
+]
+
+
+def _paths(task: str, config: Path | None, out: Path | None):  # type: ignore[no-untyped-def]
+    from nlp.config import default_config_path, load_config
+    from nlp.predict import default_models_dir
+
+    config_path = config or default_config_path(task)
+    cfg = load_config(config_path)
+    return cfg, config_path, out or default_models_dir() / task
+
+
+def _command(task: str, data: Path, config: Path | None, out: Path | None) -> str:
+    parts = [f"tingfeng nlp train {task} --data {data}"]
+    if config:
+        parts.append(f"--config {config}")
+    if out:
+        parts.append(f"--out {out}")
+    return " ".join(parts)
+
+
+def _evaluate(task, cfg, model, data_dir, folder, command, data=None, cross=True):  # type: ignore[no-untyped-def]
+    from nlp.evaluate import evaluate_task, write_metrics
+    from nlp.modelcard import write_card
+
+    metrics = evaluate_task(
+        cfg, model, data_dir, data=data, cross=cross, progress=lambda m: console.print(f"  {m}")
+    )
+    write_metrics(metrics, folder)
+    write_card(cfg, metrics, folder, command)
+    table = Table(title=f"{task} {model.version}: test split")
+    for col in ("set", "n", "accuracy", "macro-F1", "ECE"):
+        table.add_column(col)
+    rows = [("all", metrics["test"]), *metrics["test_by_dataset"].items()]
+    for name, m in rows:
+        table.add_row(
+            name,
+            str(m["n"]),
+            f"{m['accuracy']:.4f}",
+            f"{m['macro_f1']:.4f}",
+            f"{m.get('calibration', {}).get('ece', 0):.4f}",
+        )
+    Console().print(table)
+    console.print(f"metrics: {folder / 'metrics.json'}; card: {folder / 'model_card.md'}")
+
+
+@app.command("train")
+def train(
+    task: Annotated[str, typer.Argument(help="rumor, rumor_context or emotion")],
+    data: DataOpt = DEFAULT_DATA,
+    config: ConfigOpt = None,
+    out: OutOpt = None,
+    evaluate: Annotated[bool, typer.Option(help="evaluate and write the card after")] = True,
+    cross: Annotated[bool, typer.Option(help="also run the cross-dataset evaluation")] = True,
+) -> None:
+    """Train a task's model from its config on the shared datasets; then evaluate it.
+
+    Example: tingfeng nlp train rumor --data ../shared/datasets
+    """
+    from nlp.train import train_task
+
+    cfg, config_path, folder = _paths(task, config, out)
+    model, task_data = train_task(
+        cfg, config_path, data, folder, progress=lambda m: console.print(f"  {m}")
+    )
+    console.print(f"saved {cfg.task} {cfg.version} to {folder}")
+    if evaluate:
+        _evaluate(
+            task, cfg, model, data, folder, _command(task, data, config, out), task_data, cross
+        )
+
+
+@app.command("evaluate")
+def evaluate(
+    task: Annotated[str, typer.Argument(help="rumor, rumor_context, emotion or help")],
+    data: DataOpt = DEFAULT_DATA,
+    config: ConfigOpt = None,
+    out: OutOpt = None,
+    cross: Annotated[bool, typer.Option(help="also run the cross-dataset evaluation")] = True,
+) -> None:
+    """Evaluate a trained model on its fixed test split; write metrics.json and the model card.
+
+    Example: tingfeng nlp evaluate emotion --no-cross
+    """
+    if task == "help":
+        from nlp.help import evaluate_help
+
+        folder = out or _help_dir()
+        metrics = evaluate_help(folder)
+        Console().print(
+            f"help ({metrics['version']}): {metrics['n']} hand-labeled samples; "
+            f"help-vs-none precision {metrics['binary']['precision']:.3f}, "
+            f"recall {metrics['binary']['recall']:.3f}, F1 {metrics['binary']['f1']:.3f}"
+        )
+        return
+    from nlp.linear import LinearModel
+
+    cfg, _config_path, folder = _paths(task, config, out)
+    model = LinearModel.load(folder)
+    _evaluate(task, cfg, model, data, folder, _command(task, data, config, out), cross=cross)
+
+
+def _help_dir() -> Path:
+    from nlp.predict import default_models_dir
+
+    return default_models_dir() / "help"
+
+
+@app.command("predict")
+def predict(
+    task: Annotated[
+        str, typer.Option("--task", help="rumor, rumor_context, emotion, polarity, help")
+    ],
+    models: Annotated[Path | None, typer.Option(help="models folder (default: shipped)")] = None,
+    batch_size: Annotated[int, typer.Option(help="posts per batch")] = 512,
+) -> None:
+    """Read JSONL {"id","text"} on stdin, write JSONL {"id","label","score","scores"} on stdout.
+
+    Example: tingfeng nlp predict --task help < posts.jsonl > labels.jsonl
+    """
+    from nlp.predict import Predictor, predict_jsonl
+
+    predictor = Predictor(models, batch_size=batch_size)
+    predict_jsonl(predictor, task, sys.stdin, sys.stdout)
+
+
+@app.command("enrich")
+def enrich_cmd(
+    limit: Annotated[int | None, typer.Option(help="stop after this many posts")] = None,
+) -> None:
+    """Enrich stored posts that lack the current pipeline version (idempotent; re-scores after
+    a model bump).
+
+    Example: tingfeng nlp enrich
+    """
+    from cli.context import load_settings, store_from
+    from nlp.enrich import enrich
+    from nlp.predict import Predictor
+
+    settings = load_settings()
+    store = store_from(settings)
+    predictor = Predictor(settings.nlp_models_dir)
+    result = enrich(store, predictor, batch=settings.enrich_batch_size, limit=limit)
+    Console().print(
+        f"enriched {result.enriched} posts (pipeline {result.version}); {len(result.failed)} failed"
+    )
+    for doc_id, reason in result.failed[:20]:
+        console.print(f"  failed {doc_id}: {reason}")
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _register_transformer_commands() -> None:
+    from nlp.transformer.cli import convert_e5, train_transformer
+
+    app.command("convert-e5")(convert_e5)
+    app.command("train-transformer")(train_transformer)
+
+
+_register_transformer_commands()

@@ -1,0 +1,139 @@
+"""Hashed character n-gram (+ word unigram) features, computed with numpy only.
+
+The same code builds the training matrix (train time, handed to scikit-learn as CSR) and
+scores posts at run time, so training and serving features cannot drift apart. Hashes are
+deterministic (no Python `hash()`): character n-grams use a polynomial over code points mixed
+by Fibonacci hashing, words use CRC-32. Each n-gram order and the word space get their own seed.
+
+A feature row is `log1p(count) * idf`, L2-normalized. `Features` is the CSR triple.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_MULT = np.uint64(1_000_003)
+_SEEDS = [np.uint64(s) for s in (0x51ED27, 0x2545F491, 0x6C8E9CF5, 0x7FEB352D, 0x846CA68B)]
+_WORD_SEED = 0x1B873593
+_BOS, _EOS = 0x2, 0x3
+
+
+@dataclass
+class Features:
+    """A CSR matrix: row i has columns indices[indptr[i]:indptr[i+1]] with values data[...]."""
+
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    n_features: int
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.indptr) - 1
+
+    def to_scipy(self):  # type: ignore[no-untyped-def]  # train time only
+        from scipy.sparse import csr_matrix
+
+        return csr_matrix(
+            (self.data, self.indices, self.indptr), shape=(self.n_rows, self.n_features)
+        )
+
+    def dot(self, weights: np.ndarray) -> np.ndarray:
+        """Rows times `weights` (n_features x k) -> (n_rows x k), without scipy."""
+        n = self.n_rows
+        k = weights.shape[1]
+        rows = np.repeat(np.arange(n), np.diff(self.indptr))
+        contrib = weights[self.indices].astype(np.float64) * self.data[:, None]
+        out = np.empty((n, k), dtype=np.float64)
+        for j in range(k):
+            out[:, j] = np.bincount(rows, weights=contrib[:, j], minlength=n)
+        return out
+
+
+@dataclass(frozen=True)
+class Featurizer:
+    """Settings of the feature space; stored with every model."""
+
+    bits: int = 20
+    char_min: int = 1
+    char_max: int = 3
+    words: bool = True
+
+    @property
+    def n_features(self) -> int:
+        return 1 << self.bits
+
+    def hashes(self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None) -> Features:
+        """Raw term counts (before idf and norm) of each text, as CSR."""
+        shift = np.uint64(64 - self.bits)
+        padded = [f"\x02{t}\x03" for t in texts]
+        lengths = np.fromiter((len(t) for t in padded), dtype=np.int64, count=len(padded))
+        joined = "".join(padded)
+        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        doc = np.repeat(np.arange(len(padded)), lengths)
+        idx_parts: list[np.ndarray] = []
+        doc_parts: list[np.ndarray] = []
+        total = len(codes)
+        for n in range(self.char_min, self.char_max + 1):
+            if total < n:
+                break
+            m = total - n + 1
+            h = codes[:m].copy()
+            for j in range(1, n):
+                h = h * _MULT + codes[j : j + m]
+            valid = doc[:m] == doc[n - 1 : n - 1 + m]
+            if n == 1:  # the padding markers alone carry no information
+                valid &= (codes[:m] != _BOS) & (codes[:m] != _EOS)
+            h = ((h ^ _SEEDS[n % len(_SEEDS)]) * _MIX) >> shift
+            idx_parts.append(h[valid].astype(np.int64))
+            doc_parts.append(doc[:m][valid])
+        if self.words and tokens is not None:
+            mask = self.n_features - 1
+            wh: list[int] = []
+            wd: list[int] = []
+            for i, toks in enumerate(tokens):
+                for tok in toks:
+                    wh.append(
+                        ((zlib.crc32(tok.encode("utf-8"), _WORD_SEED) * 0x9E3779B1) >> 7) & mask
+                    )
+                    wd.append(i)
+            idx_parts.append(np.asarray(wh, dtype=np.int64))
+            doc_parts.append(np.asarray(wd, dtype=np.int64))
+        all_idx = np.concatenate(idx_parts) if idx_parts else np.zeros(0, np.int64)
+        all_doc = np.concatenate(doc_parts) if doc_parts else np.zeros(0, np.int64)
+        # count (doc, feature) pairs: sort by a combined key
+        key = all_doc * self.n_features + all_idx
+        uniq, counts = np.unique(key, return_counts=True)
+        rows = uniq // self.n_features
+        cols = uniq % self.n_features
+        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(texts)), out=indptr[1:])
+        return Features(counts.astype(np.float64), cols, indptr, self.n_features)
+
+    def transform(
+        self,
+        texts: Sequence[str],
+        tokens: Sequence[Sequence[str]] | None = None,
+        idf: np.ndarray | None = None,
+    ) -> Features:
+        """Weighted, L2-normalized features of normalized texts (and their tokens)."""
+        feats = self.hashes(texts, tokens)
+        values = np.log1p(feats.data)
+        if idf is not None:
+            values = values * idf[feats.indices]
+        rows = np.repeat(np.arange(feats.n_rows), np.diff(feats.indptr))
+        norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=feats.n_rows))
+        norms[norms == 0] = 1.0
+        feats.data = values / norms[rows]
+        return feats
+
+
+def document_frequency_idf(feats: Features) -> np.ndarray:
+    """Smoothed idf (as scikit-learn: ln((1+n)/(1+df)) + 1) from raw count features."""
+    df = np.bincount(feats.indices, minlength=feats.n_features).astype(np.float64)
+    return (np.log((1.0 + feats.n_rows) / (1.0 + df)) + 1.0).astype(np.float32)

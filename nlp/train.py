@@ -1,0 +1,235 @@
+"""Training: config -> examples -> hashed features -> linear model -> calibration -> model dir.
+
+Needs the `train` extra (scikit-learn, scipy); the saved model runs with numpy alone
+(`nlp.linear`). Every hyperparameter and the seed come from the task config; the config is
+copied next to the weights so a model always carries what built it.
+
+    tingfeng nlp train rumor --data ../shared/datasets
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nlp.config import TaskConfig
+from nlp.data import DedupReport, TaskExample, build_task_examples, context_text, load_dataset
+from nlp.features import Featurizer, document_frequency_idf
+from nlp.linear import Calibration, LinearModel
+from nlp.text import segment
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class TaskData:
+    """The deduplicated, split examples of a task, with tokens computed once."""
+
+    examples: list[TaskExample]
+    tokens: list[list[str]]
+    contexts: list[str]
+    context_tokens: list[list[str]]
+    report: DedupReport
+
+    def subset(self, mask: np.ndarray) -> TaskData:
+        idx = np.flatnonzero(mask)
+        return TaskData(
+            [self.examples[i] for i in idx],
+            [self.tokens[i] for i in idx],
+            [self.contexts[i] for i in idx],
+            [self.context_tokens[i] for i in idx],
+            self.report,
+        )
+
+    def mask(self, split: str | None = None, dataset: str | None = None) -> np.ndarray:
+        return np.array(
+            [
+                (split is None or e.split == split) and (dataset is None or dataset in e.datasets)
+                for e in self.examples
+            ],
+            dtype=bool,
+        )
+
+
+def load_task_data(
+    config: TaskConfig, root: Path, datasets: Sequence[str] | None = None
+) -> TaskData:
+    examples = []
+    for name in datasets or config.data.datasets:
+        examples.extend(load_dataset(root, name, context=config.data.context))
+    items, report = build_task_examples(
+        examples,
+        config.data.label_maps,
+        seed=config.seed,
+        test_fraction=config.data.test_fraction,
+        dev_fraction=config.data.dev_fraction,
+    )
+    tokens = [segment(e.text) for e in items] if config.features.words else [[] for _ in items]
+    if config.data.context:
+        contexts = [context_text(e.context, config.data.max_context) for e in items]
+        ctoks = [segment(c) for c in contexts] if config.features.words else [[] for _ in items]
+    else:
+        contexts, ctoks = ["" for _ in items], [[] for _ in items]
+    return TaskData(items, tokens, contexts, ctoks, report)
+
+
+def _estimator(config: TaskConfig):  # type: ignore[no-untyped-def]
+    m = config.model
+    if m.kind == "logreg":
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(
+            C=m.C, class_weight=m.class_weight, max_iter=m.max_iter, random_state=config.seed
+        )
+    if m.kind == "svm":
+        from sklearn.svm import LinearSVC
+
+        return LinearSVC(
+            C=m.C, class_weight=m.class_weight, max_iter=m.max_iter, random_state=config.seed
+        )
+    from sklearn.linear_model import SGDClassifier
+
+    return SGDClassifier(
+        loss="log_loss",
+        alpha=1.0 / (m.C * 1000.0),
+        class_weight=m.class_weight,
+        max_iter=m.max_iter,
+        tol=None,
+        random_state=config.seed,
+    )
+
+
+def fit_calibration(method: str, logits: np.ndarray, gold: np.ndarray) -> Calibration:
+    """Platt scaling (binary: gold is 0/1) or temperature scaling (multiclass: gold indices)."""
+    if method == "none" or len(gold) == 0:
+        return Calibration("none")
+    if logits.shape[1] == 1:
+        from sklearn.linear_model import LogisticRegression
+
+        lr = LogisticRegression(C=1e4, max_iter=1000).fit(logits, gold)
+        return Calibration("platt", a=float(lr.coef_[0, 0]), c=float(lr.intercept_[0]))
+    best_a, best_nll = 1.0, float("inf")
+    for a in np.logspace(-1.5, 2.0, 141):
+        z = logits * a
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        nll = -float(logp[np.arange(len(gold)), gold].mean())
+        if nll < best_nll:
+            best_a, best_nll = float(a), nll
+    return Calibration("temperature", a=best_a)
+
+
+def fit_model(
+    config: TaskConfig, data: TaskData, train: np.ndarray, dev: np.ndarray
+) -> LinearModel:
+    """Fit the featurizer idf, the estimator on `train` rows, calibration on `dev` rows."""
+    from scipy.sparse import hstack
+
+    f = config.features
+    fz = Featurizer(bits=f.bits, char_min=f.char_min, char_max=f.char_max, words=f.words)
+    tr = data.subset(train)
+    texts = [e.text for e in tr.examples]
+    idf = document_frequency_idf(fz.hashes(texts, tr.tokens)) if f.idf else None
+    X = fz.transform(texts, tr.tokens, idf).to_scipy()
+    cfz = idfc = None
+    if config.data.context:
+        cfz = Featurizer(
+            bits=f.context_bits, char_min=f.char_min, char_max=f.char_max, words=f.words
+        )
+        idfc = document_frequency_idf(cfz.hashes(tr.contexts, tr.context_tokens)) if f.idf else None
+        Xc = cfz.transform(tr.contexts, tr.context_tokens, idfc).to_scipy()
+        X = hstack([X, Xc * f.context_weight]).tocsr()
+    y = np.array([e.label for e in tr.examples])
+    if len(set(y)) < 2:
+        from nlp.errors import DatasetError
+
+        raise DatasetError(f"{config.task}: the training split has fewer than two classes")
+    est = _estimator(config)
+    est.fit(X, y)
+    classes = [str(c) for c in est.classes_]
+    coef = np.asarray(est.coef_, dtype=np.float64).T  # (features, k or 1)
+    bias = np.asarray(est.intercept_, dtype=np.float64)
+    if len(classes) == 2 and config.positive and classes[1] != config.positive:
+        classes = classes[::-1]
+        coef, bias = -coef, -bias
+    if config.model.prune_below > 0:
+        coef[np.abs(coef) < config.model.prune_below] = 0.0
+    n_text = fz.n_features
+    model = LinearModel(
+        task=config.task,
+        version=config.version,
+        classes=classes,
+        featurizer=fz,
+        W=coef[:n_text].astype(np.float32),
+        b=bias.astype(np.float32),
+        idf=idf,
+        calibration=Calibration("none"),
+        context_featurizer=cfz,
+        Wc=coef[n_text:].astype(np.float32) if cfz is not None else None,
+        idfc=idfc,
+        context_weight=f.context_weight,
+        meta={
+            **({"polarity": config.polarity} if config.polarity else {}),
+            **({"max_context": config.data.max_context} if config.data.context else {}),
+        },
+    )
+    dv = data.subset(dev)
+    if dv.examples:
+        logits = model.logits(
+            [e.text for e in dv.examples],
+            dv.tokens,
+            dv.contexts if cfz else None,
+            dv.context_tokens if cfz else None,
+        )
+        index = {c: i for i, c in enumerate(classes)}
+        gold = np.array([index[e.label] for e in dv.examples])
+        model.calibration = fit_calibration(config.calibration.method, logits, gold)
+    return model
+
+
+def train_task(
+    config: TaskConfig,
+    config_path: Path,
+    root: Path,
+    out_dir: Path,
+    *,
+    progress: Progress | None = None,
+) -> tuple[LinearModel, TaskData]:
+    """Train the task's model on its train split and save it (with its config) to `out_dir`."""
+    say = progress or (lambda _msg: None)
+    say(f"loading {', '.join(config.data.datasets)}")
+    data = load_task_data(config, root)
+    say(f"training on {int(data.mask('train').sum())} examples")
+    model = fit_model(config, data, data.mask("train"), data.mask("dev"))
+    model.meta = {**(model.meta or {}), "data": data_summary(data)}
+    model.save(out_dir)
+    shutil.copyfile(config_path, out_dir / "config.yaml")
+    log.info("trained %s %s -> %s", config.task, config.version, out_dir)
+    return model, data
+
+
+def data_summary(data: TaskData) -> dict[str, Any]:
+    counts: dict[str, dict[str, int]] = {}
+    for e in data.examples:
+        counts.setdefault(e.split, {})
+        counts[e.split][e.label] = counts[e.split].get(e.label, 0) + 1
+    r = data.report
+    return {
+        "splits": counts,
+        "dedup": {
+            "loaded": r.loaded,
+            "unmapped_dropped": r.unmapped,
+            "empty_dropped": r.empty,
+            "duplicates_merged": r.merged,
+            "conflicting_texts_dropped": r.conflicting,
+            "kept": r.kept,
+        },
+    }

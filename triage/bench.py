@@ -1,0 +1,289 @@
+"""`tingfeng bench api`: the API in its own uvicorn process on loopback, an open-loop load
+generator here: incident list and detail vs a bare FastAPI endpoint on the same server, each
+at a fixed request rate; latency is measured from each request's scheduled start (so queueing
+in an overloaded server counts). `tingfeng bench latency` lives in `triage.bench_latency`.
+
+Both work on a scratch store (a fresh index prefix, or a temporary SQLite directory) that is
+removed afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from store import Settings, Store, open_store
+from store.ingest import RawPost, build_post
+from store.records import Engagement, Incident, IncidentState, Post, Role, SeverityComponent, User
+
+log = logging.getLogger(__name__)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0-100); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+@contextlib.contextmanager
+def scratch_store(settings: Settings) -> Iterator[tuple[Settings, Store]]:
+    """Settings and an initialized store that exist only for the benchmark."""
+    tmp = Path(tempfile.mkdtemp(prefix="tingfeng-bench-"))
+    scratch = settings.model_copy(
+        update={
+            "data_dir": tmp,
+            "index_prefix": f"{settings.index_prefix}-bench-{uuid.uuid4().hex[:8]}",
+        }
+    )
+    store = open_store(scratch)
+    store.init()
+    try:
+        yield scratch, store
+    finally:
+        with contextlib.suppress(Exception):
+            if scratch.es_url:
+                store.drop_all()  # type: ignore[attr-defined]
+        store.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --------------------------------------------------------------------------------------------
+# bench api
+# --------------------------------------------------------------------------------------------
+
+
+def bench_app() -> Any:
+    """uvicorn factory for the server process: the real app plus a bare endpoint."""
+    from api.app import create_app
+
+    app = create_app(Settings())  # type: ignore[call-arg]
+
+    @app.get("/bench/bare", include_in_schema=False)
+    def bare() -> dict[str, bool]:
+        return {"ok": True}
+
+    return app
+
+
+def seed_incidents(store: Store, settings: Settings, count: int, posts_each: int = 5) -> list[str]:
+    now = datetime.now(UTC)
+    rng = random.Random(7)
+    categories = ["rumor", "help_request", "public_demand", "supplies_logistics", "other"]
+    ids: list[str] = []
+    posts: list[Post] = []
+    incidents: list[Incident] = []
+    for i in range(count):
+        evidence = []
+        for j in range(posts_each):
+            raw = RawPost(
+                source="bench",
+                platform="weibo",
+                native_id=f"bench-{i}-{j}",
+                text=f"网传第{i}号消息：明天全市封城，超市物资紧张，请大家转发（{j}）",
+                created_at=now - timedelta(minutes=rng.randint(5, 600)),
+                engagement=Engagement(reposts=rng.randint(0, 500)),
+            )
+            post = build_post(raw, settings)
+            posts.append(post)
+            evidence.append(post.id)
+        incident_id = f"bench-incident-{i}"
+        ids.append(incident_id)
+        incidents.append(
+            Incident(
+                id=incident_id,
+                title=f"基准事件 {i}",
+                category=rng.choice(categories),
+                state=rng.choice([IncidentState.new, IncidentState.assigned]),
+                severity=rng.randint(1, 4),
+                severity_components=[
+                    SeverityComponent(name="reach", value=0.5, weight=0.2, why="bench")
+                ],
+                team="press-office",
+                evidence_post_ids=evidence,
+                created_at=now - timedelta(minutes=i),
+                updated_at=now - timedelta(minutes=i),
+            )
+        )
+    store.write_posts(posts)
+    store.put_many("incidents", incidents)
+    store.refresh()
+    return ids
+
+
+@dataclass
+class LoadResult:
+    target: str
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
+
+    def p(self, q: float) -> float:
+        return percentile(self.latencies_ms, q)
+
+
+async def _load(
+    client: httpx.AsyncClient,
+    target: str,
+    next_url: Callable[[], str],
+    headers: dict[str, str],
+    *,
+    rps: float,
+    duration: float,
+) -> LoadResult:
+    result = LoadResult(target)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    total = int(rps * duration)
+
+    async def one(scheduled: float, url: str) -> None:
+        try:
+            resp = await client.get(url, headers=headers)
+            ok = resp.status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        if ok:
+            result.latencies_ms.append((loop.time() - scheduled) * 1000)
+        else:
+            result.errors += 1
+
+    tasks = []
+    for i in range(total):
+        scheduled = start + i / rps
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(scheduled, next_url())))
+    await asyncio.gather(*tasks)
+    result.elapsed_s = loop.time() - start
+    return result
+
+
+@dataclass
+class ApiBench:
+    backend: str
+    rps: float
+    duration: float
+    incidents: int
+    results: list[LoadResult]
+
+
+def run_bench_api(
+    settings: Settings,
+    *,
+    rps: float = 200.0,
+    duration: float = 10.0,
+    incidents: int = 500,
+    warmup: float = 2.0,
+    workers: int = 1,
+    on_phase: Callable[[str], None] | None = None,
+) -> ApiBench:
+    from triage.users import issue_session_token
+
+    with scratch_store(settings) as (scratch, store):
+        ids = seed_incidents(store, scratch, incidents)
+        now = datetime.now(UTC)
+        user = User(
+            id="bench", username="bench", role=Role.supervisor, created_at=now, updated_at=now
+        )
+        store.put("users", user)
+        token, _ = issue_session_token(
+            user, scratch.secret_key.get_secret_value(), now=now, ttl=timedelta(hours=2)
+        )
+        port = _free_port()
+        env = {
+            **os.environ,
+            "TINGFENG_DATA_DIR": str(scratch.data_dir),
+            "TINGFENG_INDEX_PREFIX": scratch.index_prefix,
+            "TINGFENG_ES_URL": scratch.es_url or "",
+            "TINGFENG_PSEUDONYM_KEY": scratch.pseudonym_key.get_secret_value(),
+            "TINGFENG_SECRET_KEY": scratch.secret_key.get_secret_value(),
+        }
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "triage.bench:bench_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+             "--no-access-log", "--workers", str(workers)],
+            env=env,
+        )  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_ready(base, server)
+            rng = random.Random(11)
+            lists = [
+                "/api/v1/incidents?size=20",
+                "/api/v1/incidents?size=20&state=new",
+                "/api/v1/incidents?size=20&sort=severity",
+                "/api/v1/incidents?size=20&category=rumor",
+            ]
+            targets: dict[str, Callable[[], str]] = {
+                "bare": lambda: "/bench/bare",
+                "incident list": lambda: rng.choice(lists),
+                "incident detail": lambda: f"/api/v1/incidents/{rng.choice(ids)}",
+            }
+            headers = {"Authorization": f"Bearer {token}"}
+
+            async def drive() -> list[LoadResult]:
+                limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
+                async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+                    out = []
+                    for name, next_url in targets.items():
+                        if on_phase:
+                            on_phase(name)
+                        await _load(client, name, next_url, headers, rps=rps, duration=warmup)
+                        out.append(
+                            await _load(client, name, next_url, headers, rps=rps, duration=duration)
+                        )
+                    return out
+
+            results = asyncio.run(drive())
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    return ApiBench(
+        backend="elasticsearch" if settings.es_url else "sqlite",
+        rps=rps,
+        duration=duration,
+        incidents=incidents,
+        results=results,
+    )
+
+
+def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"API server exited with {server.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("API server did not become ready")
