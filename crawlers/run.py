@@ -136,13 +136,23 @@ def run_subprocess(
     variables: dict[str, str] | None = None,
     timeout: float | None = None,
     cwd: Path | None = None,
+    quiet: bool = False,
 ) -> int:
-    """Run `python -m crawlers.run` for these sources; returns its exit status."""
+    """Run `python -m crawlers.run` for these sources; returns its exit status.
+
+    `quiet` keeps only warnings and errors of the crawl (for the demo's console)."""
     cmd = subprocess_command(names, variables)
+    if quiet:
+        cmd += ["--set", "LOG_LEVEL=WARNING"]
     timeout = timeout or settings.crawl_timeout_s
     try:
         proc = subprocess.run(
-            cmd, env=settings_env(settings), cwd=cwd, timeout=timeout, check=False
+            cmd,
+            env=settings_env(settings),
+            cwd=cwd,
+            timeout=timeout,
+            check=False,
+            stdout=subprocess.DEVNULL if quiet else None,
         )
     except subprocess.TimeoutExpired:
         log.error("crawl of %s exceeded %.0fs and was stopped", ", ".join(names), timeout)

@@ -334,7 +334,7 @@ class Notification(Record):
     channel), so a re-run never sends twice."""
 
     incident_id: str
-    event: str = Field(description="opened, escalated, severity_raised")
+    event: str = Field(description="opened, escalated, severity_raised, reassigned")
     team: str
     channel: Literal["webhook", "email"]
     recipients: list[str] = Field(default_factory=list, description="email addresses")

@@ -48,7 +48,12 @@ CATEGORY_NAMES = {
     "supplies_logistics": "物资保供",
     "other": "其他",
 }
-EVENT_NAMES = {"opened": "新事件", "escalated": "升级", "severity_raised": "严重度上升"}
+EVENT_NAMES = {
+    "opened": "新事件",
+    "escalated": "升级",
+    "severity_raised": "严重度上升",
+    "reassigned": "转派",
+}
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
 SERVICE_SCOPES = frozenset({"ingest", "feed"})
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+KEY_ID = re.compile(r"[0-9a-f]{12}")
 MIN_PASSWORD = 10
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 SESSION_PREFIX = "tfs"
@@ -404,10 +405,12 @@ def _active_user(store: Store, user_id: str) -> User:
 
 def resolve_token(store: Store, secret: str, token: str, *, now: datetime) -> Principal:
     """The principal a bearer token stands for; AuthError if it is invalid, expired or revoked."""
+    if not token.isascii() or len(token) > 2048:
+        raise AuthError("invalid token")
     if token.startswith(SESSION_PREFIX + "."):
         parts = token.split(".")
         if len(parts) != 3 or not hmac.compare_digest(
-            _sign(secret, parts[1].encode("ascii")), parts[2]
+            _sign(secret, parts[1].encode("ascii")).encode("ascii"), parts[2].encode("ascii")
         ):
             raise AuthError("invalid token")
         try:
@@ -423,7 +426,9 @@ def resolve_token(store: Store, secret: str, token: str, *, now: datetime) -> Pr
         return Principal(user.id, user.role, ROLE_PERMISSIONS[user.role])
     if token.startswith(API_PREFIX + "_"):
         parts = token.split("_", 2)
-        record = store.get(TOKENS, parts[1], ApiToken) if len(parts) == 3 else None
+        if len(parts) != 3 or not KEY_ID.fullmatch(parts[1]):
+            raise AuthError("invalid token")
+        record = store.get(TOKENS, parts[1], ApiToken)
         if record is None or not hmac.compare_digest(record.token_hash, _token_hash(token)):
             raise AuthError("invalid token")
         if record.revoked_at is not None:

@@ -19,8 +19,7 @@ from api.auth import AUTH_RESPONSES, Approver, Reader, Worker
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
 from store.records import Draft, DraftRevision, Publication
-from triage.errors import PlaybookError, TransitionError
-from triage.playbook import current_playbook
+from triage.errors import TransitionError
 from triage.replies import approval, drafts, exports
 from triage.replies.drafts import ReplyConfig
 from triage.replies.errors import (
@@ -34,7 +33,6 @@ from triage.replies.errors import (
 from triage.replies.follow import get_incident
 from triage.replies.grounding import check_text
 from triage.replies.llm import LlmClient, rewrite_draft
-from triage.replies.templating import bundled_templates
 
 router = APIRouter(prefix="/api/v1", tags=["drafts"], responses=AUTH_RESPONSES)
 
@@ -54,18 +52,7 @@ FreeText = Annotated[str, AfterValidator(_plain_text)]
 
 def reply_config(settings: SettingsDep) -> ReplyConfig:
     """Office, zone, team names (from the playbook) and templates for drafting."""
-    try:
-        book = current_playbook(settings.playbook_file)
-        names = {team.id: team.name for team in book.teams}
-    except PlaybookError:
-        names = {}
-    return ReplyConfig(
-        office=settings.reply_office_name,
-        tz=settings.tz,
-        team_names=names,
-        templates=bundled_templates(),
-        weibo_max_chars=settings.reply_weibo_max_chars,
-    )
+    return ReplyConfig.from_settings(settings)
 
 
 ConfigDep = Annotated[ReplyConfig, Depends(reply_config)]

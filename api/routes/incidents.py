@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from api.auth import AUTH_RESPONSES, Flagger, Reader, Worker
 from api.deps import SettingsDep, StoreDep
@@ -46,6 +46,18 @@ from triage.workflow import (
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"], responses=AUTH_RESPONSES)
 
 MAX_POSTS_PER_REQUEST = 50
+# Concurrent store calls of the read hot path: more threads than the store client's connection
+# pool only queue inside it (or open throw-away connections) and thrash a small machine.
+STORE_CALLS = 8
+
+
+def _store_calls(request: Request) -> CapacityLimiter:
+    limiter: CapacityLimiter | None = getattr(request.app.state, "incident_reads", None)
+    if limiter is None:
+        limiter = request.app.state.incident_reads = CapacityLimiter(STORE_CALLS)
+    return limiter
+
+
 IncidentId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 PostId = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -231,10 +243,15 @@ async def list_incidents(
             size=size,
             offset=offset,
         )
-        total = store.count(INCIDENTS, where=where, ranges=ranges)
+        if len(items) < size and (items or offset == 0):
+            total = offset + len(items)  # a short page is the last one: no count needed
+        else:
+            total = store.count(INCIDENTS, where=where, ranges=ranges)
         return IncidentPage(total=total, items=items).model_dump_json().encode()
 
-    return Response(await run_in_threadpool(page), media_type="application/json")
+    return Response(
+        await to_thread.run_sync(page, limiter=_store_calls(request)), media_type="application/json"
+    )
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail, summary="Incident detail")
@@ -264,7 +281,10 @@ async def incident_detail(incident_id: IncidentId, principal: Reader, request: R
             .encode()
         )
 
-    return Response(await run_in_threadpool(detail), media_type="application/json")
+    return Response(
+        await to_thread.run_sync(detail, limiter=_store_calls(request)),
+        media_type="application/json",
+    )
 
 
 @router.post("", response_model=Incident, status_code=201, summary="Open an incident by hand")
@@ -370,7 +390,7 @@ def assign_incident(
 ) -> Incident:
     if body.assignee is None and body.team is None:
         raise ApiError(422, "invalid_input", "give an assignee, a team or both")
-    _get(store, incident_id)
+    before = _get(store, incident_id)
     assignee = body.assignee.strip().lower() if body.assignee else body.assignee
     if assignee:
         user = store.get("users", assignee, User)
@@ -391,16 +411,28 @@ def assign_incident(
                 f"team: unknown team {body.team!r}",
                 [{"field": "team", "message": "not a team of the playbook"}],
             )
+    now = datetime.now(UTC)
     try:
-        return assign(
+        updated = assign(
             store,
             incident_id,
             assignee=assignee,
             team=body.team,
             actor=principal.username,
-            now=datetime.now(UTC),
+            now=now,
             expected_version=body.version,
             reason=body.reason,
         )
     except TransitionError as exc:
         raise _transition_error(exc) from None
+    if updated.team and updated.team != before.team:  # the new owner hears about it
+        Notifier.from_settings(settings).plan(
+            store,
+            updated,
+            _playbook(settings),
+            event="reassigned",
+            team_id=updated.team,
+            now=now,
+            clock=f"v{updated.version}",
+        )
+    return updated

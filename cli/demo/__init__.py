@@ -47,10 +47,17 @@ def run_demo(
         f"{store.status().detail}"
     )
     from nlp.enrich import enrich
+    from nlp.kb import seed_demo_claims
     from nlp.predict import Predictor
 
+    claims = seed_demo_claims(store)
+    console.print(
+        f"knowledge base: {len(claims)} demo debunks (import real ones: tingfeng kb import)"
+    )
     enriched = enrich(store, Predictor(settings.nlp_models_dir), batch=settings.enrich_batch_size)
     console.print(f"enriched {enriched.enriched} posts (NLP pipeline {enriched.version})")
+    show_matches(store, console)
+    show_incidents(settings, store, console)
 
     table = Table(title="posts by platform")
     table.add_column("platform")
@@ -105,7 +112,11 @@ def crawl_fixture_site(settings: Settings, store: Store, console: Console) -> in
     console.print("crawling the local fixture site (feeds, news pages, Weibo/Tieba-style) ...")
     with FixtureSite() as site:
         code = run_subprocess(
-            list(DEMO_SOURCES), crawl_settings, variables={"fixture": site.url}, timeout=300
+            list(DEMO_SOURCES),
+            crawl_settings,
+            variables={"fixture": site.url},
+            timeout=300,
+            quiet=True,
         )
     store.refresh()
     sources = load_sources(bundled)
@@ -132,6 +143,67 @@ def crawl_fixture_site(settings: Settings, store: Store, console: Console) -> in
     if not rows or all(r.last_run is None for r in rows):
         console.print("[yellow]the crawl did not run; continuing with the bundled scenario only[/]")
     return total
+
+
+def show_matches(store: Store, console: Console) -> None:
+    """Posts linked to an already-debunked claim, as patrol staff see them."""
+    page = store.search_posts(PostQuery(terms={"nlp.claim_match.level": ["confirm"]}), size=5)
+    table = Table(title=f"posts matching known debunks ({page.total} confirmed)")
+    for column in ("post", "claim", "score", "debunk source"):
+        table.add_column(column)
+    for post in page.posts:
+        match = post.nlp.claim_match
+        if match is None:
+            continue
+        table.add_row(
+            post.text[:28], match.claim_id[:10], f"{match.score:.2f}", match.source_url or ""
+        )
+    console.print(table)
+
+
+def show_incidents(settings: Settings, store: Store, console: Console) -> None:
+    """Topics -> incidents (triage pass), then a cited reply draft for the top rumor."""
+    from nlp.bursts import detect_bursts
+    from store.records import Incident
+    from triage.job import TriageJob
+    from triage.replies.drafts import ReplyConfig, create_draft
+    from triage.replies.errors import ReplyError
+
+    now = datetime.now(UTC)
+    detect_bursts(store, now=now)
+    TriageJob(store, playbook_path=settings.playbook_file, notifier=None).run_once(now)
+    store.refresh()
+    incidents = store.find("incidents", Incident, sort="severity", size=10)
+    table = Table(title=f"incidents opened by triage ({len(incidents)})")
+    for column in ("severity", "category", "title", "team", "state"):
+        table.add_column(column)
+    for incident in incidents:
+        table.add_row(
+            str(incident.severity),
+            incident.category,
+            incident.title[:30],
+            incident.team or "—",
+            incident.state.value,
+        )
+    console.print(table)
+    rumor = next((i for i in incidents if i.category == "rumor"), None)
+    if rumor is None:
+        return
+    try:
+        draft = create_draft(
+            store, rumor.id, actor="demo-press", now=now, config=ReplyConfig.from_settings(settings)
+        )
+    except ReplyError as exc:
+        console.print(f"draft skipped: {exc}")
+        return
+    console.print(f"[bold]reply draft[/] ({draft.template}) for incident {rumor.id[:10]}:")
+    console.print(draft.title, markup=False)
+    console.print(draft.text, markup=False)
+    for source in draft.sources:
+        console.print(
+            f"  [{source.ref}] {source.kind} {source.name} {source.url or source.id[:12]}",
+            markup=False,
+        )
 
 
 def show_digest(settings: Settings, store: Store, posts: list[Post], console: Console) -> None:

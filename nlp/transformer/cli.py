@@ -80,12 +80,11 @@ def train_transformer(
 
     Example: tingfeng nlp train-transformer rumor --base-model data/models/e5-zh
     """
-    from cli.context import load_settings
     from nlp.predict import default_models_dir
     from nlp.transformer.pipeline import train_transformer as run
 
     cfg, path = _config(task, config)
-    base = base_model or load_settings().nlp_base_model or Path(cfg.base_model)
+    base = base_model or _base_model_setting() or Path(cfg.base_model)
     folder = out or default_models_dir() / f"{task}_transformer"
     command = f"tingfeng nlp train-transformer {task} --data {data} --base-model {cfg.base_model}"
     if config:
@@ -106,3 +105,14 @@ def train_transformer(
         f"{d['cascade']['accuracy']:.4f} / {d['cascade']['macro_f1']:.4f}; "
         + ("shipped to " + str(folder) if d["ship"] else "NOT shipped (not better)")
     )
+
+
+def _base_model_setting() -> Path | None:
+    """TINGFENG_NLP_BASE_MODEL when the settings load (training needs no service secrets)."""
+    from cli.context import SettingsError, load_settings
+
+    try:
+        return load_settings().nlp_base_model
+    except SettingsError as exc:
+        console.print(f"  settings not loaded ({exc}); using --base-model or the config")
+        return None

@@ -47,23 +47,49 @@ def cascade_table(
     transformer: np.ndarray,
     classes: Sequence[str],
     positive: int,
-    combine: str,
     datasets: Sequence[str],
 ) -> list[dict[str, Any]]:
-    """Accuracy of the cascade for each band of the sweep (on whichever split `data` is)."""
+    """The cascade's accuracy for each band of the sweep and each way of combining (on
+    whichever split `data` is)."""
     rows = []
-    for low, high in SWEEP:
-        band = Band(low, high, combine)
-        probs, routed = cascade_probabilities(linear, positive, band, transformer.__getitem__)
-        s = scores(data, probs, classes, datasets)
-        rows.append(
-            {
-                "band": [low, high],
-                "routed_share": round(len(routed) / max(len(linear), 1), 4),
-                **{k: {"accuracy": v["accuracy"], "macro_f1": v["macro_f1"]} for k, v in s.items()},
-            }
-        )
+    for combine in ("average", "transformer"):
+        for low, high in SWEEP:
+            band = Band(low, high, combine)
+            probs, routed = cascade_probabilities(linear, positive, band, transformer.__getitem__)
+            s = scores(data, probs, classes, datasets)
+            rows.append(
+                {
+                    "band": [low, high],
+                    "combine": combine,
+                    "routed_share": round(len(routed) / max(len(linear), 1), 4),
+                    **{
+                        k: {"accuracy": v["accuracy"], "macro_f1": v["macro_f1"]}
+                        for k, v in s.items()
+                    },
+                }
+            )
     return rows
+
+
+def changes(
+    data: TaskData, before: np.ndarray, after: np.ndarray, classes: Sequence[str]
+) -> dict[str, int]:
+    """Paired comparison: posts the cascade got right that the linear model got wrong (fixed),
+    and the reverse (broken). A sign test on these two counts says whether a gain is noise."""
+    gold = np.array([list(classes).index(e.label) for e in data.examples])
+    b, a = before.argmax(axis=1) == gold, after.argmax(axis=1) == gold
+    return {"fixed": int((a & ~b).sum()), "broken": int((b & ~a).sum())}
+
+
+def sign_test_p(fixed: int, broken: int) -> float:
+    """Two-sided exact binomial (sign) test p-value of fixed vs broken."""
+    from math import comb
+
+    n, k = fixed + broken, min(fixed, broken)
+    if n == 0:
+        return 1.0
+    tail = sum(comb(n, i) for i in range(k + 1)) / 2**n
+    return round(min(1.0, 2 * tail), 4)
 
 
 def posts_per_second(score, texts: Sequence[str], repeat: int = 1) -> float:  # type: ignore[no-untyped-def]

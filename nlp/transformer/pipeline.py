@@ -21,12 +21,26 @@ import numpy as np
 from nlp.config import default_config_path, load_config
 from nlp.evaluate import predict_data
 from nlp.linear import LinearModel
+from nlp.train import TaskData
 from nlp.transformer.cascade import Band, cascade_probabilities
 from nlp.transformer.config import TransformerConfig
-from nlp.transformer.measure import cascade_table, posts_per_second, scores
+from nlp.transformer.measure import (
+    cascade_table,
+    changes,
+    posts_per_second,
+    scores,
+    sign_test_p,
+)
 from nlp.transformer.modelcard import write_transformer_card
 from nlp.transformer.runtime import MODEL_FILE, TransformerClassifier, binary_logit
-from nlp.transformer.train import calibrate, copy_config, export_onnx, fine_tune, training_examples
+from nlp.transformer.train import (
+    Split,
+    calibrate,
+    copy_config,
+    export_onnx,
+    fine_tune,
+    training_examples,
+)
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -46,11 +60,31 @@ def train_transformer(
     say = progress or (lambda _m: None)
     linear_cfg = load_config(default_config_path(config.linear))
     say("loading the linear task's data and split")
-    data, classes, splits = training_examples(config, root)
-    linear = LinearModel.load(linear_dir)
-    positive = classes.index(linear_cfg.positive) if linear_cfg.positive else len(classes) - 1
+    data, classes, splits = training_examples(config, root, linear_cfg)
     say(f"fine-tuning on {len(splits['train'].texts)} examples")
     model, _tok = fine_tune(config, base, splits, len(classes), progress=say)
+    return measure_and_ship(
+        config, config_path, data, classes, splits, model, base, out_dir, linear_dir, command, say
+    )
+
+
+def measure_and_ship(
+    config: TransformerConfig,
+    config_path: Path,
+    data: TaskData,
+    classes: list[str],
+    splits: dict[str, Split],
+    model: Any,
+    base: Path,
+    out_dir: Path,
+    linear_dir: Path,
+    command: str,
+    say: Progress,
+) -> dict[str, Any]:
+    """Export the fine-tuned `model`, measure every variant alone and in the cascade, decide."""
+    linear_cfg = load_config(default_config_path(config.linear))
+    linear = LinearModel.load(linear_dir)
+    positive = classes.index(linear_cfg.positive) if linear_cfg.positive else len(classes) - 1
     dev, test = data.subset(data.mask("dev")), data.subset(data.mask("test"))
     lin = {
         "dev": _reorder(predict_data(linear, dev), linear.classes, classes),
@@ -62,7 +96,10 @@ def train_transformer(
         "version": config.version,
         "seed": config.seed,
         "linear_version": linear.version,
-        "linear": {"test": scores(test, lin["test"], classes, datasets)},
+        "linear": {
+            "test": scores(test, lin["test"], classes, datasets),
+            "dev": scores(dev, lin["dev"], classes, datasets),
+        },
         "variants": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,6 +128,15 @@ def train_transformer(
             casc, routed = cascade_probabilities(
                 lin["test"], positive, band, probs["test"].__getitem__
             )
+            dev_casc, _ = cascade_probabilities(
+                lin["dev"], positive, band, probs["dev"].__getitem__
+            )
+            paired = {
+                "dev": changes(dev, lin["dev"], dev_casc, classes),
+                "test": changes(test, lin["test"], casc, classes),
+            }
+            for counts in paired.values():
+                counts["sign_test_p"] = sign_test_p(counts["fixed"], counts["broken"])  # type: ignore[assignment]
             sample = [e.text for e in test.examples[:512]]
             metrics["variants"][name] = {
                 "size_mb": round((folder / MODEL_FILE).stat().st_size / 1e6, 2),
@@ -101,10 +147,12 @@ def train_transformer(
                     "combine": band.combine,
                     "routed_share_test": round(len(routed) / max(len(test.examples), 1), 4),
                     "test": scores(test, casc, classes, datasets),
+                    "dev": scores(dev, dev_casc, classes, datasets),
+                    "vs_linear": paired,
                 },
                 "band_sweep": {
                     split: cascade_table(
-                        part, lin[split], probs[split], classes, positive, band.combine, datasets
+                        part, lin[split], probs[split], classes, positive, datasets
                     )
                     for split, part in (("dev", dev), ("test", test))
                 },

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from api.app import create_app
 from store import Settings, Store
@@ -194,7 +195,11 @@ def test_workflow_through_the_api(
 
 
 def test_assign_refuses_unknown_people_and_teams(
-    client: TestClient, store: Store, tokens: dict[str, dict[str, str]], seeded: dict[str, Any]
+    client: TestClient,
+    store: Store,
+    settings: Settings,
+    tokens: dict[str, dict[str, str]],
+    seeded: dict[str, Any],
 ) -> None:
     url = f"/api/v1/incidents/{HELP}/assign"
     press = tokens["press"]
@@ -207,8 +212,12 @@ def test_assign_refuses_unknown_people_and_teams(
         assert err["details"][0]["field"] == field
     incident = store.get("incidents", HELP, Incident)
     assert incident is not None and incident.version == 1
+    settings.notify_webhook_url = SecretStr("http://127.0.0.1:9/robot")  # plan, never sent
     moved = client.post(url, json={"team": "hotline", "version": 1}, headers=press).json()
     assert (moved["team"], moved["state"], moved["assignee"]) == ("hotline", "new", None)
+    store.refresh()
+    detail = client.get(f"/api/v1/incidents/{HELP}", headers=press).json()
+    assert [(n["event"], n["team"]) for n in detail["notifications"]] == [("reassigned", "hotline")]
 
 
 def test_open_by_hand_and_flag_posts(

@@ -61,6 +61,9 @@ def test_session_tokens_expire_and_are_revoked_by_disabling(store: Store) -> Non
         resolve_token(store, "another-secret-key-0123456789", token, now=now)
     with pytest.raises(AuthError, match="invalid"):
         resolve_token(store, SECRET, token[:-2] + "xx", now=now)
+    for junk in ("tfs.é.x", "tfs." + "a" * 5000, "tfk_../../x_y", "tfk_" + "é" * 12 + "_x", ""):
+        with pytest.raises(AuthError, match="invalid"):
+            resolve_token(store, SECRET, junk, now=now)
 
     set_disabled(store, "wang.wei", True, now=now, actor="admin")
     with pytest.raises(AuthError):

@@ -26,6 +26,7 @@ from store.records import (
     IncidentState,
     make_id,
 )
+from store.settings import Settings
 from triage.audit import diff, record_change
 from triage.replies.compose import compose, gather_evidence
 from triage.replies.errors import DraftInputError, DraftStateError
@@ -54,6 +55,25 @@ class ReplyConfig:
 
     def team_name(self, team: str | None) -> str | None:
         return self.team_names.get(team, team) if team else None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReplyConfig:
+        """Office, zone, team names (from the playbook) and the bundled templates."""
+        from triage.errors import PlaybookError
+        from triage.playbook import current_playbook
+
+        try:
+            book = current_playbook(settings.playbook_file)
+            names = {team.id: team.name for team in book.teams}
+        except PlaybookError:
+            names = {}
+        return cls(
+            office=settings.reply_office_name,
+            tz=settings.tz,
+            team_names=names,
+            templates=bundled_templates(),
+            weibo_max_chars=settings.reply_weibo_max_chars,
+        )
 
 
 # --------------------------------------------------------------------------------------------

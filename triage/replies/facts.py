@@ -71,12 +71,13 @@ class Rules(BaseModel):
     def stock_keys(self) -> frozenset[str]:
         return _stock_keys(tuple(self.stock))
 
-    def is_stock(self, sentence: str, *, similarity: float = 0.8) -> bool:
-        """A stock phrase, or a light rewording of one (similar characters, in order)."""
+    def is_stock(self, sentence: str, *, exact: bool = False, similarity: float = 0.8) -> bool:
+        """A stock phrase, or (unless `exact`) a light rewording of one: similar characters in
+        order. Callers allow rewordings only of sentences that state no fact."""
         key = squash(sentence)
         if key in self.stock_keys():
             return True
-        return any(
+        return not exact and any(
             SequenceMatcher(None, key, stock).ratio() >= similarity for stock in self.stock_keys()
         )
 

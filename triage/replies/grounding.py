@@ -203,7 +203,7 @@ def check_text(
         facts = extract_facts(sentence.plain, rules)
         cited = [facts_of[r] for r in sentence.refs if r in by_ref]
         if not sentence.refs:
-            if not facts and rules.is_stock(sentence.plain):
+            if rules.is_stock(sentence.plain, exact=bool(facts)):
                 continue
             if facts:
                 listed = ", ".join(_describe(f) for f in facts[:3])
