@@ -163,7 +163,7 @@ def enrich_cmd(
 
     settings = load_settings()
     store = store_from(settings)
-    predictor = Predictor(settings.nlp_models_dir)
+    predictor = Predictor.from_settings(settings)
     result = enrich(store, predictor, batch=settings.enrich_batch_size, limit=limit)
     Console().print(
         f"enriched {result.enriched} posts (pipeline {result.version}); {len(result.failed)} failed"

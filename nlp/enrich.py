@@ -150,7 +150,7 @@ class EnrichJob:
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store) -> EnrichJob:
-        return cls(store, Predictor(settings.nlp_models_dir), batch=settings.enrich_batch_size)
+        return cls(store, Predictor.from_settings(settings), batch=settings.enrich_batch_size)
 
     def __call__(self) -> EnrichResult:
         return enrich(self.store, self.predictor, batch=self.batch)

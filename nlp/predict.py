@@ -34,6 +34,7 @@ from nlp.linear import LinearModel
 from nlp.text import normalize, segment
 from nlp.transformer.cascade import Band, cascade_probabilities
 from nlp.transformer.runtime import TransformerClassifier, has_transformer
+from store.settings import Settings
 
 TASKS = ("rumor", "rumor_context", "emotion", "polarity", "help")
 POLARITIES = ("positive", "neutral", "negative")
@@ -57,7 +58,7 @@ class Predictor:
         *,
         batch_size: int = 512,
         band: Band | None = None,
-        cascade: bool = True,
+        cascade: bool = False,
     ) -> None:
         self.models_dir = models_dir or default_models_dir()
         self.batch_size = batch_size
@@ -69,6 +70,12 @@ class Predictor:
         self._transformers: dict[str, TransformerClassifier | None] = {}
         self._help: HelpClassifier | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Predictor:
+        """The predictor `tingfeng run`, `demo` and `nlp enrich` use: shipped models, and the
+        transformer cascade only when TINGFENG_NLP_CASCADE is on."""
+        return cls(settings.nlp_models_dir, cascade=settings.nlp_cascade)
 
     # -- models -------------------------------------------------------------------------
     def linear(self, name: str) -> LinearModel:

@@ -195,6 +195,11 @@ class Settings(BaseSettings):
         description="Transformer checkpoint folder fine-tuned by `nlp train-transformer` "
         "(any Chinese BERT-style checkpoint); unset: the config's base_model.",
     )
+    nlp_cascade: bool = Field(
+        False,
+        description="Send posts the linear rumor model is unsure about to the shipped "
+        "transformer too (about half the speed; gain on the test split not significant).",
+    )
     enrich_interval_seconds: float = Field(
         20, description="How often `tingfeng run` enriches posts lacking the current NLP version."
     )

@@ -54,7 +54,7 @@ def run_demo(
     console.print(
         f"knowledge base: {len(claims)} demo debunks (import real ones: tingfeng kb import)"
     )
-    enriched = enrich(store, Predictor(settings.nlp_models_dir), batch=settings.enrich_batch_size)
+    enriched = enrich(store, Predictor.from_settings(settings), batch=settings.enrich_batch_size)
     console.print(f"enriched {enriched.enriched} posts (NLP pipeline {enriched.version})")
     show_matches(store, console)
     show_incidents(settings, store, console)

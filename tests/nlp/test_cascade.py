@@ -78,7 +78,7 @@ def test_runtime_imports_neither_torch_nor_transformers() -> None:
 
     probe = (
         "import sys; from nlp.predict import Predictor; "
-        "Predictor().predict('rumor', ['紧急扩散！明天起全市停水三天，赶紧囤水，转给家人']); "
+        "Predictor(cascade=True).predict('rumor', ['紧急扩散！明天起全市停水三天，赶紧囤水，转给家人']); "
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
@@ -92,7 +92,7 @@ def test_predictor_routes_only_posts_inside_the_band(linear_only, low: float, hi
     texts = RUMORS + NEWS
     linear = [p["scores"]["rumor"] for p in linear_only.predict("rumor", texts)]
     inside = {i for i, p in enumerate(linear) if low <= p <= high}
-    predictor = Predictor(band=Band(low, high, "average"))
+    predictor = Predictor(band=Band(low, high, "average"), cascade=True)
     preds = predictor.predict("rumor", texts)
     assert predictor.routing["rumor"] == [len(texts), len(inside)]
     for i, (pred, p) in enumerate(zip(preds, linear, strict=True)):
@@ -109,7 +109,7 @@ def test_cascade_fixes_the_posts_the_linear_model_is_unsure_about(linear_only) -
 
     texts = RUMORS + NEWS
     alone = [p["label"] for p in linear_only.predict("rumor", texts)]
-    cascade = Predictor()  # the band shipped in rumor_transformer/meta.json
+    cascade = Predictor(cascade=True)  # the band shipped in rumor_transformer/meta.json
     labels = [p["label"] for p in cascade.predict("rumor", texts)]
     assert alone[2:4] == ["non-rumor", "non-rumor"]
     assert labels == ["rumor"] * len(RUMORS) + ["non-rumor"] * len(NEWS)
