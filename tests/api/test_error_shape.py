@@ -129,3 +129,26 @@ def test_unexpected_errors_are_shaped_too(ctx: Any) -> None:
     shaped(
         resp, resp.status_code, "internal_error" if resp.status_code == 500 else "store_unavailable"
     )
+
+
+def test_store_outage_is_503_in_the_shape(tmp_path: Any) -> None:
+    """Elasticsearch unreachable (nothing listens on the port): 503 store_unavailable, from
+    authentication and from the incident reads alike."""
+    from api.auth import principal_cache
+    from store.es import ElasticsearchStore
+    from store.records import Role
+    from triage.users import Principal
+
+    settings = make_settings(tmp_path, es_url="http://127.0.0.1:9")
+    store = ElasticsearchStore.from_settings(settings)
+    app = create_app(settings, store=store)
+    with TestClient(app) as client:
+        shaped(client.get("/api/v1/incidents", headers=bearer("tfs.x.y")), 401, "unauthorized")
+        token = "tfk_0123456789ab_secret"
+        shaped(client.get("/api/v1/incidents", headers=bearer(token)), 503, "store_unavailable")
+        principal_cache(app).put(token, Principal("p", Role.patrol, frozenset({"read"})))
+        for url in ("/api/v1/incidents", "/api/v1/incidents/some-id"):
+            resp = client.get(url, headers=bearer(token))
+            shaped(resp, 503, "store_unavailable")
+            assert resp.headers["Retry-After"] == "5"
+    store.close()
