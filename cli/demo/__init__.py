@@ -81,9 +81,14 @@ def run_demo(
         from api.app import create_app
 
         port = port or settings.api_port
+        token = demo_token(settings, store)
+        base = f"http://{settings.api_host}:{port}"
+        console.print(f"API: {base}/docs  —  a patrol token for the next 8 hours:", markup=False)
         console.print(
-            f"API: http://{settings.api_host}:{port}/docs  —  "
-            f"try: curl 'http://{settings.api_host}:{port}/api/v1/posts?q=求助'"
+            f'  curl -H "Authorization: Bearer {token}" '
+            f"'{base}/api/v1/posts?q=%E6%B1%82%E5%8A%A9'   # q=求助",
+            markup=False,
+            soft_wrap=True,
         )
         uvicorn.run(create_app(settings, store=store), host=settings.api_host, port=port)
 
@@ -204,6 +209,31 @@ def show_incidents(settings: Settings, store: Store, console: Console) -> None:
             f"  [{source.ref}] {source.kind} {source.name} {source.url or source.id[:12]}",
             markup=False,
         )
+
+
+def demo_token(settings: Settings, store: Store) -> str:
+    """A session token for a read-only `demo-patrol` user (created once, no password)."""
+    from datetime import timedelta
+
+    from store.records import Role, User
+    from triage.users import get_user, issue_session_token
+
+    now = datetime.now(UTC)
+    user = get_user(store, "demo-patrol")
+    if user is None:
+        user = User(
+            id="demo-patrol",
+            username="demo-patrol",
+            role=Role.patrol,
+            display_name="演示巡查员",
+            created_at=now,
+            updated_at=now,
+        )
+        store.put("users", user)
+    token, _ = issue_session_token(
+        user, settings.secret_key.get_secret_value(), now=now, ttl=timedelta(hours=8)
+    )
+    return token
 
 
 def show_digest(settings: Settings, store: Store, posts: list[Post], console: Console) -> None:
