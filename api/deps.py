@@ -9,11 +9,12 @@ from fastapi import Depends, Request
 from store import Settings, Store
 
 
-def get_store(request: Request) -> Store:
+# async: reading app state needs no worker thread (sync dependencies each cost a thread hop)
+async def get_store(request: Request) -> Store:
     return request.app.state.store  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 

@@ -201,7 +201,9 @@ class Settings(BaseSettings):
         "transformer too (about half the speed; gain on the test split not significant).",
     )
     enrich_interval_seconds: float = Field(
-        20, description="How often `tingfeng run` enriches posts lacking the current NLP version."
+        3,
+        description="How often `tingfeng run` enriches posts lacking the current NLP version "
+        "(3 s keeps post-to-incident latency p95 under 10 s with triage every 2 s).",
     )
     enrich_batch_size: int = Field(500, description="Posts per enrichment batch.")
 

@@ -18,6 +18,7 @@ import pytest
 
 from store import Settings, Store
 from store.spool import Spool
+from tests.smtp import SmtpRecorder, smtp_recorder
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_KEYS = {
@@ -97,3 +98,10 @@ def api_tokens(store: Store, settings: Settings) -> dict[str, str]:
     from tests.auth import make_tokens
 
     return make_tokens(store, settings)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpRecorder]:
+    """A local SMTP server recording every message (tests of email delivery)."""
+    with smtp_recorder() as recorder:
+        yield recorder

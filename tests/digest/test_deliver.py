@@ -16,7 +16,8 @@ from digest.errors import DeliveryError
 from digest.jobs import default_day, run_digest
 from tests.conftest import make_settings
 from tests.digest import fixture_day as fx
-from tests.digest.conftest import Built, SmtpRecorder, WebhookRecorder
+from tests.digest.conftest import Built, WebhookRecorder
+from tests.smtp import SmtpRecorder
 
 
 def test_saved_files(built: Built, tmp_path: Path) -> None:

@@ -4,12 +4,9 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -53,36 +50,3 @@ def webhook_server() -> Iterator[WebhookRecorder]:
     yield recorder
     server.shutdown()
     server.server_close()
-
-
-@dataclass
-class SmtpRecorder:
-    host: str
-    port: int
-    messages: list[EmailMessage] = field(default_factory=list)
-    recipients: list[list[str]] = field(default_factory=list)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpRecorder]:
-    from aiosmtpd.controller import Controller
-
-    recorder = SmtpRecorder(host="127.0.0.1", port=_free_port())
-
-    class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            message = message_from_bytes(envelope.content, policy=policy.default)
-            recorder.messages.append(message)  # type: ignore[arg-type]
-            recorder.recipients.append(list(envelope.rcpt_tos))
-            return "250 OK"
-
-    controller = Controller(Handler(), hostname=recorder.host, port=recorder.port)
-    controller.start()
-    yield recorder
-    controller.stop()

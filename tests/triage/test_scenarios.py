@@ -10,7 +10,8 @@ import pytest
 
 from store import Settings, Store
 from store.records import Alert, AuditEvent, Incident, Notification
-from tests.triage.conftest import SmtpRecorder, WebhookRecorder
+from tests.smtp import SmtpRecorder
+from tests.triage.conftest import WebhookRecorder
 from tests.triage.factories import (
     Place,
     help_cluster,
