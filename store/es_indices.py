@@ -4,8 +4,10 @@ For every `IndexSpec` of `store.indices`: a composable template `<prefix>-<name>
 `<prefix>-<name>-v*`, one shard, the strict mapping derived from the record model), the
 concrete index `<prefix>-<name>-v<version>`, and the alias `<prefix>-<name>` pointing at it as
 the write index. A mapping change bumps the spec's version: `ensure_indices` then creates the
-new index and moves the alias to it in one atomic `_aliases` request (the old index is kept
-for a copy-over or a rollback; the bare distribution has no `_reindex`).
+new index, copies the documents of the old one into it (scan + bulk, each document checked
+against the current model: the bare distribution has no `_reindex`), and moves the alias to it
+in one atomic `_aliases` request. The old index is kept for a rollback. Writes that reach the
+old index while the copy runs are not carried over: bump versions during a maintenance window.
 
 Callers translate client errors (see `store.es`).
 """
@@ -17,7 +19,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, NotFoundError
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
+from pydantic import ValidationError
 
 from store.errors import StoreError, StoreUnavailable
 from store.indices import INDICES, IndexSpec
@@ -98,8 +101,40 @@ def _ensure_index(es: Elasticsearch, spec: IndexSpec, prefix: str, current: set[
                 f"({exc.message}); bump IndexSpec.version for {spec.name!r}"
             ) from exc
     if current != {index} and not (created and not current):
+        if created:
+            copy_documents(es, spec, sorted(current), index)
         point_alias(es, alias, index, current)
     return created
+
+
+def copy_documents(es: Elasticsearch, spec: IndexSpec, sources: list[str], target: str) -> int:
+    """Copy every document of the older indices into `target`, validated by the current model
+    (fields the model no longer has are dropped; new fields get their defaults). A document the
+    model rejects stops the migration with the ids named, before the alias moves."""
+    fields = set(spec.model.model_fields)
+    actions: list[dict[str, Any]] = []
+    rejected: list[str] = []
+    for hit in helpers.scan(es, index=",".join(sources), query={"query": {"match_all": {}}}):
+        doc = {k: v for k, v in hit["_source"].items() if k in fields}
+        try:
+            record = spec.model.model_validate(doc)
+        except ValidationError:
+            rejected.append(hit["_id"])
+            continue
+        actions.append(
+            {"_index": target, "_id": record.id, "_source": record.model_dump(mode="json")}
+        )
+    if rejected:
+        raise StoreError(
+            f"{len(rejected)} documents of {', '.join(sources)} do not fit the current "
+            f"{spec.model.__name__} model (e.g. {', '.join(rejected[:5])}); fix them before "
+            "moving the alias"
+        )
+    ok, errors = helpers.bulk(es, actions, raise_on_error=False, refresh="wait_for")
+    if isinstance(errors, list) and errors:
+        raise StoreError(f"copying into {target} failed for {len(errors)} documents: {errors[:3]}")
+    log.info("copied %d documents from %s into %s", ok, ", ".join(sources), target)
+    return int(ok)
 
 
 def point_alias(es: Elasticsearch, alias: str, index: str, current: set[str]) -> None:

@@ -85,9 +85,13 @@ def test_init_flips_the_alias_from_an_older_index_atomically(es_url: str, tmp_pa
     old = f"{alias}-v0"
     try:
         store.es.indices.create(index=old, aliases={alias: {"is_write_index": True}})
+        kept = Topic(id="kept", title="旧版本话题", first_seen=T0, last_seen=T0, updated_at=T0)
+        old_doc = {**kept.model_dump(mode="json"), "obsolete_field": 1}
+        store.es.index(index=old, id="kept", document=old_doc, refresh=True)
         store.init()
         assert set(store.es.indices.get_alias(name=alias).body) == {spec.index(store.prefix)}
-        assert store.es.indices.exists(index=old)  # kept for a reindex or rollback
+        assert store.es.indices.exists(index=old)  # kept for a rollback
+        assert store.get("topics", "kept", Topic) == kept  # copied, validated by the model
     finally:
         store.drop_all()
         store.close()
