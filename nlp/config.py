@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nlp.errors import ConfigError, UnknownTask
+
+M = TypeVar("M", bound=BaseModel)
 
 TRAINABLE_TASKS = ("rumor", "rumor_context", "emotion")
 
@@ -115,7 +117,8 @@ def default_config_path(task: str) -> Path:
     return Path(str(resources.files("nlp.configs").joinpath(f"{task}.yaml")))
 
 
-def load_config(path: Path) -> TaskConfig:
+def load_yaml_model(path: Path, model: type[M]) -> M:
+    """A YAML config file validated by `model`; ConfigError names the file and field."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -123,8 +126,12 @@ def load_config(path: Path) -> TaskConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     try:
-        return TaskConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
         raise ConfigError(f"{path}: {where}: {err['msg']}") from None
+
+
+def load_config(path: Path) -> TaskConfig:
+    return load_yaml_model(path, TaskConfig)

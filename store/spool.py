@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from store.base import BulkResult
-from store.errors import StoreUnavailable
 from store.indices import spec_for
 from store.records import Record
 
@@ -87,6 +86,3 @@ class Spool:
                 line = {"kind": kind, "id": doc_id, "reason": reason, "record": doc}
                 fh.write(json.dumps(line, ensure_ascii=False) + "\n")
         log.error("%d %s rejected during spool replay; see %s", len(failed), kind, name)
-
-
-__all__ = ["Spool", "StoreUnavailable"]

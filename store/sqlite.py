@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
-
 from nlp.text import segment_query
 from store.base import (
     POST_KEYWORD_FIELDS,
@@ -350,7 +348,6 @@ class SqliteStore(Store):
     def _doc_where(
         self,
         kind: str,
-        model: type[Record] | None,
         where: dict[str, Any] | None,
         ranges: dict[str, tuple[Any, Any]] | None,
     ) -> tuple[str, list[Any]]:
@@ -396,7 +393,7 @@ class SqliteStore(Store):
         offset: int = 0,
     ) -> list[R]:
         spec_for(kind)
-        clause, params = self._doc_where(kind, model, where, ranges)
+        clause, params = self._doc_where(kind, where, ranges)
         order = "id"
         if sort:
             expr = f"json_extract(body, '$.{_safe_path(sort)}')"
@@ -417,7 +414,7 @@ class SqliteStore(Store):
         ranges: dict[str, tuple[Any, Any]] | None = None,
     ) -> int:
         spec_for(kind)
-        clause, params = self._doc_where(kind, None, where, ranges)
+        clause, params = self._doc_where(kind, where, ranges)
         return int(self._rows(f"SELECT COUNT(*) FROM docs WHERE {clause}", params)[0][0])
 
     def put_versioned(self, kind: str, record: Record, expected_version: int | None) -> int:
@@ -466,6 +463,3 @@ def _sql_value(value: Any) -> Any:
     if hasattr(value, "value"):  # enums
         return value.value
     return value
-
-
-__all__ = ["SqliteStore", "ValidationError"]

@@ -19,6 +19,7 @@ import pytest
 from store import Settings, Store
 from store.spool import Spool
 from tests.smtp import SmtpRecorder, smtp_recorder
+from tests.webhook import WebhookRecorder, webhook_recorder
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_KEYS = {
@@ -104,4 +105,11 @@ def api_tokens(store: Store, settings: Settings) -> dict[str, str]:
 def smtp_server() -> Iterator[SmtpRecorder]:
     """A local SMTP server recording every message (tests of email delivery)."""
     with smtp_recorder() as recorder:
+        yield recorder
+
+
+@pytest.fixture
+def webhook_server() -> Iterator[WebhookRecorder]:
+    """A local robot-webhook endpoint recording every request (tests of notifications)."""
+    with webhook_recorder() as recorder:
         yield recorder

@@ -238,10 +238,11 @@ def set_disabled(store: Store, username: str, disabled: bool, *, now: datetime, 
     user.updated_at = now
     store.put(USERS, user)
     if disabled:
-        for token in store.find(TOKENS, ApiToken, where={"user_id": user.id}, size=1000):
-            if token.revoked_at is None:
-                token.revoked_at = now
-                store.put(TOKENS, token)
+        tokens = store.find(TOKENS, ApiToken, where={"user_id": user.id}, size=1000)
+        revoked = [t.model_copy(update={"revoked_at": now}) for t in tokens if t.revoked_at is None]
+        result = store.put_many(TOKENS, revoked)
+        if result.failed:
+            raise ValueError(f"api tokens not revoked: {result.failed}")
     record_change(
         store,
         entity_type="user",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -21,9 +21,6 @@ def sample_path():  # type: ignore[no-untyped-def]
 
 def load_sample(settings: Settings):  # type: ignore[no-untyped-def]
     """The bundled sample posts, shifted so the newest one is one hour old."""
-    from datetime import timedelta
-    from pathlib import Path
-
     posts = read_jsonl(Path(str(sample_path())), settings)
     newest = max(p.created_at for p in posts)
     shift = datetime.now(UTC) - timedelta(hours=1) - newest
@@ -213,8 +210,6 @@ def show_incidents(settings: Settings, store: Store, console: Console) -> None:
 
 def demo_token(settings: Settings, store: Store) -> str:
     """A session token for a read-only `demo-patrol` user (created once, no password)."""
-    from datetime import timedelta
-
     from store.records import Role, User
     from triage.users import get_user, issue_session_token
 

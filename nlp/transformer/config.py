@@ -9,10 +9,9 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from nlp.errors import ConfigError
+from nlp.config import load_yaml_model
 
 RUMOR_DATASETS = ["ced_weibo_rumor", "ma2016_weibo_rumor", "checked_covid_weibo"]
 
@@ -85,15 +84,4 @@ def default_transformer_config_path(task: str = "rumor") -> Path:
 
 
 def load_transformer_config(path: Path) -> TransformerConfig:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    try:
-        return TransformerConfig.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(f"{path}: {where}: {err['msg']}") from None
+    return load_yaml_model(path, TransformerConfig)

@@ -3,12 +3,8 @@ part), and real local servers: SMTP (aiosmtpd) and a robot webhook (HTTP on 127.
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from dataclasses import dataclass
 
 import pytest
 
@@ -54,39 +50,6 @@ def built_empty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     )
     yield Built(settings, store, digest, rendered)
     store.close()
-
-
-@dataclass
-class WebhookRecorder:
-    url: str
-    received: list[dict[str, Any]] = field(default_factory=list)
-
-
-@pytest.fixture
-def webhook_server() -> Iterator[WebhookRecorder]:
-    recorder = WebhookRecorder(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            recorder.received.append({"path": self.path, "json": json.loads(body)})
-            payload = json.dumps({"errcode": 0, "errmsg": "ok"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    recorder.url = f"http://127.0.0.1:{server.server_address[1]}/robot/send?access_token=t"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield recorder
-    server.shutdown()
-    server.server_close()
 
 
 def pdf_text(pdf: bytes) -> list[str]:

@@ -16,8 +16,9 @@ from digest.errors import DeliveryError
 from digest.jobs import default_day, run_digest
 from tests.conftest import make_settings
 from tests.digest import fixture_day as fx
-from tests.digest.conftest import Built, WebhookRecorder
+from tests.digest.conftest import Built
 from tests.smtp import SmtpRecorder
+from tests.webhook import WebhookRecorder
 
 
 def test_saved_files(built: Built, tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from api.limits import RateLimiter
 from store import Settings, Store
 from store.records import Notification
-from tests.triage.conftest import WebhookRecorder
 from tests.triage.factories import help_cluster, make_topic, write
+from tests.webhook import WebhookRecorder
 from triage.job import TriageJob
 from triage.notify import Notifier, QuietHours, dingtalk_signed, webhook_payload
 

@@ -11,7 +11,6 @@ import pytest
 from store import Settings, Store
 from store.records import Alert, AuditEvent, Incident, Notification
 from tests.smtp import SmtpRecorder
-from tests.triage.conftest import WebhookRecorder
 from tests.triage.factories import (
     Place,
     help_cluster,
@@ -19,6 +18,7 @@ from tests.triage.factories import (
     rumor_wave,
     write,
 )
+from tests.webhook import WebhookRecorder
 from triage.job import TriageJob, alert_incident_id, topic_incident_id
 from triage.notify import Notifier, QuietHours, SmtpConfig
 
