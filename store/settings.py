@@ -212,6 +212,35 @@ class Settings(BaseSettings):
     kibana_username: str | None = Field(None, description="Kibana user.")
     kibana_password: SecretStr | None = Field(None, description="Kibana password.")
 
+    # --- Kafka (scale-out; unset bootstrap: the embedded in-process path) ---
+    kafka_bootstrap: str | None = Field(
+        None,
+        description="Kafka bootstrap servers (host:port,...); set: crawls, ingest, enrichment "
+        "and triage run through Kafka topics and `tingfeng worker` processes.",
+    )
+    kafka_topic_posts_raw: str = Field(
+        "posts.raw", description="Topic of validated posts before enrichment (key: post id)."
+    )
+    kafka_topic_posts_enriched: str = Field(
+        "posts.enriched", description="Topic of enrichment events (id, labels, topic)."
+    )
+    kafka_topic_crawl_requests: str = Field(
+        "crawl.requests", description="Topic of crawl requests (key: source name)."
+    )
+    kafka_topic_dead_letter: str = Field(
+        "posts.dead-letter",
+        description="Topic of messages no consumer could use, with the reason in a header.",
+    )
+    kafka_partitions: int = Field(
+        6, ge=1, description="Partitions of new topics: the most workers a group can use."
+    )
+    kafka_retention_hours: float = Field(
+        168.0, gt=0, description="Retention of new topics (hours): how far back replay reaches."
+    )
+    kafka_group_prefix: str = Field(
+        "tingfeng", description="Prefix of consumer group ids (<prefix>-enrich, -crawl, ...)."
+    )
+
     @field_validator("pseudonym_key", "secret_key")
     @classmethod
     def _refuse_placeholders(cls, value: SecretStr) -> SecretStr:
@@ -240,6 +269,11 @@ class Settings(BaseSettings):
     @field_validator("nlp_models_dir", "nlp_base_model", mode="before")
     @classmethod
     def _empty_models_dir_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("kafka_bootstrap", mode="before")
+    @classmethod
+    def _empty_kafka_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("llm_url", "llm_model", "llm_api_key", mode="before")

@@ -34,6 +34,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "data_dir": tmp_path / "data",
         "index_prefix": f"tftest-{uuid.uuid4().hex[:10]}",
         "es_url": None,
+        "kafka_bootstrap": None,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
