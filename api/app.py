@@ -32,9 +32,16 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         if owned:
             app.state.store.init()
         bootstrap_admin(app.state.store, settings)
+        app.state.producer = None
+        if settings.kafka_bootstrap:  # scale-out: ingested posts go to posts.raw
+            from stream.kafka import Producer
+
+            app.state.producer = Producer(settings)
         try:
             yield
         finally:
+            if app.state.producer is not None:
+                app.state.producer.close()
             if owned:
                 app.state.store.close()
 

@@ -9,6 +9,7 @@ from digest.errors import DigestError
 from nlp.errors import NlpError
 from nlp.kb_import import KbError
 from store.errors import StoreError
+from stream.errors import StreamError
 from triage.errors import TriageError
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
@@ -21,4 +22,5 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     CrawlerError,
     KbError,
     NlpError,
+    StreamError,
 )

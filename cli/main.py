@@ -16,6 +16,7 @@ from rich.table import Table
 from cli.bench import app as bench_app
 from cli.context import load_settings, store_from
 from cli.errors import USER_ERRORS
+from cli.workers import pipeline_app, worker_app
 from crawlers.cli import crawl_command, sources_app
 from dashboards.cli import app as dashboards_app
 from digest.cli import digest_command, report_app
@@ -45,6 +46,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(triage_app, name="triage")
 app.command("crawl")(crawl_command)
 app.add_typer(sources_app, name="sources")
+app.add_typer(worker_app, name="worker")
+app.add_typer(pipeline_app, name="pipeline")
 
 console = Console()
 err_console = Console(stderr=True)

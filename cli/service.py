@@ -22,12 +22,13 @@ def build_scheduler(settings: Settings, store: Store) -> BackgroundScheduler:
     scheduler.add_job(_retention, "cron", hour=3, minute=17, id="retention", args=[settings, store])
     from nlp.enrich import EnrichJob  # classifiers + keywords on posts lacking the version
 
-    scheduler.add_job(
-        EnrichJob.from_settings(settings, store),
-        "interval",
-        seconds=settings.enrich_interval_seconds,
-        id="enrich",
-    )
+    if not settings.kafka_bootstrap:  # with Kafka, `tingfeng worker enrich` processes do it
+        scheduler.add_job(
+            EnrichJob.from_settings(settings, store),
+            "interval",
+            seconds=settings.enrich_interval_seconds,
+            id="enrich",
+        )
     from triage.job import TriageJob  # near-real-time: incidents within seconds of a topic
 
     scheduler.add_job(

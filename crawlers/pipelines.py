@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
     from scrapy.crawler import Crawler
 
+    from store.base import BulkResult
+    from stream.kafka import Producer
+
 log = logging.getLogger(__name__)
 
 
@@ -173,6 +176,7 @@ class StorePipeline:
         self.saved: CheckpointItem | None = None
         self.newest: tuple[datetime, str] | None = None
         self._lock: asyncio.Lock | None = None
+        self._producer: Producer | None = None  # with TINGFENG_KAFKA_BOOTSTRAP only
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -231,7 +235,10 @@ class StorePipeline:
             for p in posts
             if p.id in stored and stored[p.id].engagement != p.engagement
         ]
-        result = store.write_posts([*new, *updates])
+        if ctx.runtime.settings.kafka_bootstrap:  # scale-out: enrichment workers store them
+            result = self._produce(ctx, [*new, *updates])
+        else:
+            result = store.write_posts([*new, *updates])
         failed = {doc_id for doc_id, _ in result.failed}
         written = [p for p in new if p.id not in failed]
         for post in written:
@@ -242,6 +249,13 @@ class StorePipeline:
             updated=sum(1 for p in updates if p.id not in failed),
             rejected=result.failed,
         )
+
+    def _produce(self, ctx: CrawlContext, posts: list[Post]) -> BulkResult:
+        from stream.kafka import Producer, produce_posts
+
+        if self._producer is None:
+            self._producer = Producer(ctx.runtime.settings)
+        return produce_posts(self._producer, ctx.runtime.settings, posts)
 
     def _count(self, ctx: CrawlContext, written: Written) -> None:
         stats = ctx.stats

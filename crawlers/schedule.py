@@ -40,8 +40,14 @@ def trigger_for(source: SourceBase, settings: Settings, *, start: datetime) -> A
     )
 
 
-def crawl_source(name: str, settings: Settings) -> int:
-    """One scheduled crawl: a subprocess, stopped after `crawl_timeout_s`."""
+def crawl_source(name: str, settings: Settings, every: float | None = None) -> int:
+    """One scheduled crawl: a subprocess, stopped after `crawl_timeout_s`. With Kafka on, a
+    crawl request for a worker instead (`crawlers.worker`)."""
+    if settings.kafka_bootstrap:
+        from crawlers.worker import request_crawl
+
+        request_crawl(settings, name, every=every)
+        return 0
     code = run_subprocess([name], settings)
     if code != 0:
         log.warning("crawl of %s ended with status %d (see its run stats)", name, code)
@@ -65,7 +71,7 @@ def add_crawl_jobs(scheduler: Any, settings: Settings, *, now: datetime | None =
             trigger_for(source, settings, start=start),
             id=job_id,
             name=f"crawl {source.name}",
-            args=[source.name, settings],
+            args=[source.name, settings, source.schedule.every],
             executor="crawls",
             max_instances=1,
             coalesce=True,

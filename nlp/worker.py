@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from nlp.enrich import Step, default_steps, pipeline_version
@@ -142,6 +143,53 @@ def enrich_consumer(
         producer=producer,
         batch_size=batch_size or settings.enrich_batch_size,
     )
+
+
+@dataclass
+class ReplayResult:
+    version: str
+    group: str
+    messages: int  # in the period, over every partition
+    stats: ConsumeStats
+
+
+def replay(
+    settings: Settings,
+    since: datetime,
+    *,
+    model_version: str | None = None,
+    predictor: Predictor | None = None,
+    steps: Sequence[Step] | None = None,
+    stop: Callable[[], bool] = lambda: False,
+) -> ReplayResult:
+    """Re-label every post produced to `posts.raw` since `since`: the dedicated consumer group
+    `<prefix>-replay` is reset to that time and consumed up to the end offsets of the moment of
+    the reset, through the normal enrichment (same ids: upserts, no duplicates; topics kept).
+    `model_version`, if given, must equal the pipeline version the installed models give."""
+    from nlp.errors import NlpError
+    from stream.kafka import reset_group_to_time
+
+    store = open_unspooled_store(settings)
+    try:
+        consumer = enrich_consumer(
+            settings, store, predictor=predictor, steps=steps, group=group_id(settings, "replay")
+        )
+        version = consumer.handler.version  # type: ignore[attr-defined]
+        if model_version is not None and model_version != version:
+            raise NlpError(
+                f"--model-version {model_version} is not the installed pipeline ({version}); "
+                "point TINGFENG_NLP_MODELS_DIR (or --models-dir) at that version's models"
+            )
+        ranges = reset_group_to_time(
+            settings, consumer.group, consumer.topic, int(since.timestamp() * 1000)
+        )
+        until = {p: end for p, (start, end) in ranges.items() if end > start}
+        total = sum(end - start for start, end in ranges.values())
+        log.info("replay of %d messages since %s with %s", total, since.isoformat(), version)
+        stats = consumer.run(stop, until=until) if until else ConsumeStats()
+        return ReplayResult(version=version, group=consumer.group, messages=total, stats=stats)
+    finally:
+        store.close()
 
 
 def run_enrich_worker(

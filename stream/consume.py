@@ -112,7 +112,7 @@ class BatchConsumer(Generic[M]):
         wait_for_broker(self.settings)
         consumer = Consumer(self.config)
         self._consumer = consumer
-        consumer.subscribe([self.topic], on_revoke=self._on_revoke)
+        consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         last_report = time.monotonic()
         try:
             while not stop() and not self._reached(until):
@@ -148,7 +148,7 @@ class BatchConsumer(Generic[M]):
     def _reached(self, until: dict[int, int] | None) -> bool:
         if until is None:
             return False
-        return all(self.positions.get(p, -1) >= end for p, end in until.items() if end > 0)
+        return all(self.positions.get(p, -1) >= end for p, end in until.items())
 
     def _usable(self, msg: Message) -> bool:
         err = msg.error()
@@ -159,7 +159,23 @@ class BatchConsumer(Generic[M]):
         log.debug("consumer event on %s: %s", self.topic, err.str())
         return False
 
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if partitions:
+            log.info(
+                "%s took partitions %s of %s",
+                self.group,
+                sorted(tp.partition for tp in partitions),
+                self.topic,
+            )
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if partitions:
+            log.info(
+                "%s gave up partitions %s of %s",
+                self.group,
+                sorted(tp.partition for tp in partitions),
+                self.topic,
+            )
         for tp in partitions:
             self.positions.pop(tp.partition, None)
 

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from store.base import BulkResult
+from store.records import Post
 from store.settings import Settings
 from stream.errors import KafkaUnavailable, NotConfigured
 from stream.messages import encode
@@ -74,7 +76,7 @@ def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> list[str]:
     from confluent_kafka.admin import AdminClient, NewTopic
 
     wait_for_broker(settings, timeout)
-    admin = AdminClient({"bootstrap.servers": bootstrap(settings)})
+    admin = AdminClient(admin_config(settings))
     retention_ms = str(int(settings.kafka_retention_hours * 3600 * 1000))
     wanted = [
         NewTopic(
@@ -96,6 +98,10 @@ def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> list[str]:
     if created:
         log.info("created topics %s (%d partitions)", created, settings.kafka_partitions)
     return created
+
+
+def admin_config(settings: Settings) -> dict[str, Any]:
+    return {"bootstrap.servers": bootstrap(settings), "log_level": 4}  # warnings and worse
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:
@@ -183,6 +189,15 @@ class Producer:
         self._producer.flush(10)
 
 
+def produce_posts(producer: Producer, settings: Settings, posts: Sequence[Post]) -> BulkResult:
+    """Posts to `posts.raw` (key: post id), delivered (acks=all) when this returns; the
+    enrichment workers store them."""
+    for post in posts:
+        producer.send(settings.kafka_topic_posts_raw, post.id, post)
+    producer.flush()
+    return BulkResult(written=len(posts))
+
+
 @dataclass
 class PartitionLag:
     topic: str
@@ -218,7 +233,7 @@ def lag(settings: Settings, group: str, topic: str, *, timeout: float = 10.0) ->
     from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
     from confluent_kafka.admin import AdminClient, OffsetSpec
 
-    admin = AdminClient({"bootstrap.servers": bootstrap(settings)})
+    admin = AdminClient(admin_config(settings))
     for attempt in range(10):
         try:
             parts = _partitions(admin, topic, timeout)
@@ -256,7 +271,7 @@ def reset_group_to_time(
     from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
     from confluent_kafka.admin import AdminClient, OffsetSpec
 
-    admin = AdminClient({"bootstrap.servers": bootstrap(settings)})
+    admin = AdminClient(admin_config(settings))
     parts = _partitions(admin, topic, timeout)
     ends = _offsets(admin, topic, parts, OffsetSpec.latest(), timeout)
     found = _offsets(admin, topic, parts, OffsetSpec.for_timestamp(since_ms), timeout)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from api.auth import AUTH_RESPONSES, Require
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
-from store.base import PostQuery
+from store.base import BulkResult, PostQuery
 from store.errors import InvalidRecord
 from store.ingest import RawPost, build_post
 from store.records import Post
@@ -45,9 +45,12 @@ class PostPage(BaseModel):
     dependencies=[Depends(Require("ingest"))],
     responses=AUTH_RESPONSES,
 )
-def ingest(batch: PostBatch, store: StoreDep, settings: SettingsDep) -> IngestResult:
+def ingest(
+    batch: PostBatch, store: StoreDep, settings: SettingsDep, request: Request
+) -> IngestResult:
     """Validate every post, then write them all (idempotent: ids are deterministic).
-    One invalid post rejects the whole batch with the index and field named."""
+    One invalid post rejects the whole batch with the index and field named. With Kafka on,
+    the batch is in `posts.raw` (acks=all) when the call returns; `written` counts them."""
     posts = []
     for index, raw in enumerate(batch.posts):
         try:
@@ -57,13 +60,28 @@ def ingest(batch: PostBatch, store: StoreDep, settings: SettingsDep) -> IngestRe
             raise ApiError(
                 422, "invalid_input", f"{field}: {exc}", [{"field": field, "message": str(exc)}]
             ) from None
-    result = store.write_posts(posts)
+    if request.app.state.producer is not None:  # Kafka: the enrichment workers store them
+        result = _produce(request.app.state.producer, settings, posts)
+    else:
+        result = store.write_posts(posts)
     return IngestResult(
         written=result.written,
         spooled=result.spooled,
         ids=[p.id for p in posts],
         failed=[{"id": i, "reason": r} for i, r in result.failed],
     )
+
+
+def _produce(producer: Any, settings: Any, posts: list[Post]) -> BulkResult:
+    from stream.errors import KafkaUnavailable
+    from stream.kafka import produce_posts
+
+    try:
+        return produce_posts(producer, settings, posts)
+    except KafkaUnavailable as exc:
+        raise ApiError(
+            503, "kafka_unavailable", f"{exc}; retry the batch (ids are stable)"
+        ) from None
 
 
 @router.get(
