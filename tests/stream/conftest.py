@@ -23,7 +23,20 @@ from store.records import Post
 from tests.conftest import ROOT, make_settings, open_backend
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-WORDS = ["自来水", "病毒", "封城", "超市", "口罩", "疫苗", "医院", "发热", "物资", "谣言", "核酸", "小区"]
+WORDS = [
+    "自来水",
+    "病毒",
+    "封城",
+    "超市",
+    "口罩",
+    "疫苗",
+    "医院",
+    "发热",
+    "物资",
+    "谣言",
+    "核酸",
+    "小区",
+]
 
 
 @pytest.fixture(scope="session")
@@ -69,9 +82,7 @@ def delete_topics(settings: Settings) -> None:
 
 
 @pytest.fixture
-def ksettings(
-    tmp_path: Path, kafka_bootstrap: str, es_url: str
-) -> Iterator[Settings]:
+def ksettings(tmp_path: Path, kafka_bootstrap: str, es_url: str) -> Iterator[Settings]:
     """Settings on the real ES node and broker, with this test's own topics and groups."""
     settings = kafka_settings(tmp_path, kafka_bootstrap, es_url)
     from stream.kafka import ensure_topics

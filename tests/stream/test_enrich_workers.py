@@ -26,7 +26,9 @@ def _all_ids(store: Store) -> list[str]:
 def _produce(settings: Settings, start: int, stop: int) -> None:
     producer = Producer(settings)
     for first in range(start, stop, 1000):
-        produce_posts(producer, settings, [make_post(i) for i in range(first, min(stop, first + 1000))])
+        produce_posts(
+            producer, settings, [make_post(i) for i in range(first, min(stop, first + 1000))]
+        )
     producer.close()
 
 
