@@ -272,7 +272,8 @@ def bench_latency_command(
 ) -> None:
     """Replay a stream of post clusters into a scratch store while enrichment and triage run on
     their `tingfeng run` intervals: stored -> incident and stored -> notified (local robot
-    webhook), p50/p95.
+    webhook), p50/p95. With TINGFENG_KAFKA_BOOTSTRAP: through Kafka and the event-driven
+    workers, timed from the posts being accepted by posts.raw.
 
     Example: tingfeng bench latency --clusters 20 --gap 2
     """
@@ -285,7 +286,12 @@ def bench_latency_command(
         TextColumn("bench latency"), BarColumn(), MofNCompleteColumn(), console=console
     ) as progress:
         task = progress.add_task("clusters", total=clusters)
-        result = run_bench_latency(
+        run = run_bench_latency
+        if (
+            settings.kafka_bootstrap
+        ):  # event-driven: posts.raw -> enrich -> posts.enriched -> triage
+            from triage.bench_stream import run_bench_latency_kafka as run
+        result = run(
             settings,
             clusters=clusters,
             gap=gap,

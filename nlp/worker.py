@@ -63,6 +63,22 @@ class EnrichHandler:
         self.steps = list(steps)
         self.version = pipeline_version(self.steps)
 
+    def warm_up(self) -> None:
+        """Load the models and indexes before the first batch (they load lazily), on a
+        throwaway post; the topic step is left out: it writes topics."""
+        from nlp.topics import TopicStep
+
+        now = datetime.now(UTC)
+        text = "听说自来水里检出病毒，大家不要喝"
+        probe = Post(
+            id="warm-up", source="warm-up", platform="warm-up", text=text, text_norm=text,
+            tokens="听说 自来水 里 检出 病毒 ， 大家 不要 喝", segmenter="warm-up",
+            created_at=now, fetched_at=now,
+        )  # fmt: skip
+        for step in self.steps:
+            if not isinstance(step, TopicStep):
+                step([probe])
+
     def __call__(self, deliveries: list[Delivery[Post]]) -> Rejects:
         rejects: Rejects = []
         latest: dict[str, Delivery[Post]] = {}
@@ -134,6 +150,7 @@ def enrich_consumer(
         producer,
         steps if steps is not None else default_steps(predictor, store),
     )
+    handler.warm_up()
     return BatchConsumer(
         settings,
         group=group or group_id(settings, "enrich"),

@@ -7,6 +7,7 @@ so `wait_for_broker` probes the TCP port before any client is made.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import time
@@ -102,6 +103,18 @@ def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> list[str]:
 
 def admin_config(settings: Settings) -> dict[str, Any]:
     return {"bootstrap.servers": bootstrap(settings), "log_level": 4}  # warnings and worse
+
+
+def delete_topics(settings: Settings, *, timeout: float = 30.0) -> None:
+    """Delete the configured topics (scratch topics of tests and benchmarks); missing ones
+    are skipped."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(admin_config(settings))
+    for future in admin.delete_topics(topics(settings), operation_timeout=timeout).values():
+        with contextlib.suppress(KafkaException):
+            future.result(timeout)
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Each batch of events names the topics its posts joined; only those topics are re
 (`TriageJob.triage_topic`: open or update the topic's incident), then due notifications are
 delivered. Alerts and SLA sweeps stay on the scheduler's triage pass (they are about time, not
 posts). Elasticsearch makes a write searchable within its refresh interval (1 s), so a batch
-is evaluated no earlier than `SEARCHABLE_AFTER` after its newest store write.
+is evaluated once search finds its posts (at most `SEARCHABLE_AFTER` after its newest store
+write).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from store.base import Store
+from store.base import PostQuery, Store
 from store.errors import StoreUnavailable
 from store.records import Topic
 from store.settings import Settings
@@ -38,10 +39,7 @@ class TriageHandler:
         topic_ids = sorted({d.value.topic_id for d in deliveries if d.value.topic_id})
         if not topic_ids:
             return []
-        newest = max(d.value.stored_at for d in deliveries)
-        wait = newest.timestamp() + self.searchable_after - time.time()
-        if wait > 0:
-            time.sleep(wait)
+        self._wait_until_searchable(deliveries)
         now = datetime.now(UTC)
         playbook = self.job.playbook()
         report = PassReport()
@@ -63,6 +61,17 @@ class TriageHandler:
         self.passes.append(report)
         del self.passes[:-100]
         return []
+
+    def _wait_until_searchable(self, deliveries: list[Delivery[EnrichedEvent]]) -> None:
+        """Until the batch's posts are found by search, at most `searchable_after` after the
+        newest store write (by then the index has refreshed)."""
+        newest = max(d.value.stored_at for d in deliveries).timestamp()
+        ids = sorted({d.value.id for d in deliveries})
+        query = PostQuery(ids=ids)
+        while time.time() < newest + self.searchable_after:
+            if self.job.store.count_posts(query) >= len(ids):
+                return
+            time.sleep(0.05)
 
 
 def triage_consumer(

@@ -4,7 +4,6 @@ processes (`python -m cli.main worker ...`) with the settings in their environme
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -69,22 +68,11 @@ def kafka_settings(tmp_path: Path, bootstrap: str, es_url: str | None, **extra: 
     )
 
 
-def delete_topics(settings: Settings) -> None:
-    from confluent_kafka.admin import AdminClient
-
-    from stream.kafka import topics
-
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    for future in admin.delete_topics(topics(settings), operation_timeout=30).values():
-        with contextlib.suppress(Exception):  # a topic the test never created
-            future.result(30)
-
-
 @pytest.fixture
 def ksettings(tmp_path: Path, kafka_bootstrap: str, es_url: str) -> Iterator[Settings]:
     """Settings on the real ES node and broker, with this test's own topics and groups."""
     settings = kafka_settings(tmp_path, kafka_bootstrap, es_url)
-    from stream.kafka import ensure_topics
+    from stream.kafka import delete_topics, ensure_topics
 
     ensure_topics(settings)
     yield settings

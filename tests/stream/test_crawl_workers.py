@@ -16,8 +16,8 @@ from store import Settings, Store
 from store.base import PostQuery
 from store.records import Checkpoint
 from stream.kafka import group_id, lag, total_lag
-from tests.stream.conftest import Worker, wait_for
 from stream.messages import CrawlRequest, decode
+from tests.stream.conftest import Worker, wait_for
 from tests.stream.test_dead_letters import enrich_thread, read_topic
 
 SOURCES = ["demo-news", "demo-gov"]

@@ -17,10 +17,10 @@ import pytest
 from store import Settings
 from store.base import PostQuery
 from store.spool import Spool
-from stream.kafka import Producer, ensure_topics, group_id, produce_posts, total_lag
+from stream.kafka import Producer, delete_topics, ensure_topics, group_id, produce_posts, total_lag
 from tests.conftest import open_backend
 from tests.store.test_outage import Node, _free_port
-from tests.stream.conftest import Worker, delete_topics, kafka_settings, make_post, wait_for
+from tests.stream.conftest import Worker, kafka_settings, make_post, wait_for
 
 TOTAL = 3000
 
