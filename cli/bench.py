@@ -365,3 +365,65 @@ def bench_replies_command(
     for true, error in result.half_life_error.items():
         decay.add_row(f"{true:g}", f"{error:.1%}")
     console.print(decay)
+
+
+PIPELINE_TARGET_RATIO = 0.8
+
+
+@app.command("pipeline")
+def bench_pipeline_command(
+    posts: Annotated[int, typer.Option(help="synthetic posts per path", min=100)] = 5000,
+    workers: Annotated[int, typer.Option(help="most enrichment workers tried", min=1)] = 2,
+) -> None:
+    """posts/s from posts.raw to the store with 1..N enrichment worker processes (consumer lag
+    over time) vs. the in-process path (ingest + enrichment job) on the same posts, same run.
+
+    Example: tingfeng bench pipeline --posts 5000 --workers 2
+    """
+    from cli.bench_pipeline import run_in_process, run_workers
+    from cli.context import load_settings
+    from store.bench import synthetic_posts
+    from stream.kafka import bootstrap
+
+    settings = load_settings()
+    bootstrap(settings)
+    corpus = synthetic_posts(posts)
+    console.print(f"bench pipeline: {posts:,} posts, store {settings.es_url or 'sqlite'}")
+    baseline = run_in_process(settings, corpus)
+    console.print(f"  {baseline.name}: {baseline.seconds:.1f} s")
+    runs = []
+    for n in range(1, workers + 1):
+        run = run_workers(settings, corpus, n)
+        console.print(f"  {run.name}: {run.seconds:.1f} s")
+        runs.append(run)
+    table = Table(title=f"bench pipeline: {posts:,} posts -> store ({settings.es_url or 'sqlite'})")
+    for col in ("path", "seconds", "posts/s", "vs in-process", "vs 1 worker"):
+        table.add_column(col, justify="left" if col == "path" else "right")
+    table.add_row(
+        baseline.name, f"{baseline.seconds:.1f}", f"{baseline.posts_per_s:,.0f}", "1.00x", ""
+    )
+    for run in runs:
+        table.add_row(
+            run.name,
+            f"{run.seconds:.1f}",
+            f"{run.posts_per_s:,.0f}",
+            f"{run.posts_per_s / baseline.posts_per_s:.2f}x",
+            f"{run.posts_per_s / runs[0].posts_per_s:.2f}x",
+        )
+    console.print(table)
+    lag_table = Table(title="consumer lag over time (messages)")
+    lag_table.add_column("workers", justify="right")
+    lag_table.add_column("lag at 0%, 25%, 50%, 75%, 100% of the run", justify="left")
+    for run in runs:
+        points = [
+            run.lag[min(len(run.lag) - 1, int(f * (len(run.lag) - 1)))]
+            for f in (0, 0.25, 0.5, 0.75, 1)
+        ]
+        lag_table.add_row(str(run.workers), "  ".join(f"{t:.0f}s:{lag:,}" for t, lag in points))
+    console.print(lag_table)
+    ratio = runs[0].posts_per_s / baseline.posts_per_s
+    verdict = "[green]meets" if ratio >= PIPELINE_TARGET_RATIO else "[red]below"
+    console.print(
+        f"1 worker / in-process = [bold]{ratio:.2f}x[/] ({verdict} the {PIPELINE_TARGET_RATIO}x "
+        "target[/]); this machine's cores are shared by the workers, Kafka and Elasticsearch"
+    )
