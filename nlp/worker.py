@@ -159,6 +159,7 @@ def enrich_consumer(
         handler=handler,
         producer=producer,
         batch_size=batch_size or settings.enrich_batch_size,
+        wait_s=0.2,  # a batch is what arrived within 0.2 s (or a full batch): low latency
     )
 
 

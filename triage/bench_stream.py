@@ -51,7 +51,6 @@ def run_bench_latency_kafka(
         ensure_topics(scratch)
         writer = open_unspooled_store(scratch)
         enrich = enrich_consumer(scratch, writer)
-        enrich.wait_s = 0.2
         triage = triage_consumer(
             scratch,
             store,
