@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from nlp.text import segment_query
+from analysis.text import segment_query
 from store.base import (
     POST_KEYWORD_FIELDS,
     Bucket,

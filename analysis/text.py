@@ -26,7 +26,7 @@ _tokenizer: jieba.Tokenizer | None = None
 
 
 def _userdict_text() -> str:
-    return resources.files("nlp.resources").joinpath("userdict.txt").read_text("utf-8")
+    return resources.files("analysis.resources").joinpath("userdict.txt").read_text("utf-8")
 
 
 SEGMENTER_VERSION = (

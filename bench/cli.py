@@ -34,8 +34,8 @@ def bench_store_command(
     """
     from elasticsearch import Elasticsearch
 
-    from cli.context import load_settings
-    from store.bench import bench_store, synthetic_posts
+    from bench.store import bench_store, synthetic_posts
+    from store.context import load_settings
     from store.errors import StoreError
 
     auth = None
@@ -93,8 +93,8 @@ def bench_crawl_command(
 
     Example: tingfeng bench crawl --list-pages 25 --runs 3
     """
-    from cli.context import load_settings
-    from crawlers.bench import bench_crawl
+    from bench.crawl import bench_crawl
+    from store.context import load_settings
 
     settings = load_settings()
     with Progress(
@@ -142,7 +142,7 @@ def bench_nlp_command(
 
     Example: tingfeng bench nlp --posts 20000
     """
-    from nlp.bench import bench_nlp, bench_texts
+    from bench.nlp import bench_nlp, bench_texts
     from nlp.predict import Predictor
 
     texts = bench_texts(Path(data), posts)
@@ -183,8 +183,8 @@ def bench_nlp_command(
 
 
 def _bench_nlp_steps(data: Path, posts: int, classify_posts_per_s: float) -> None:
-    """Places, claim matching and topic assignment (nlp.stage_bench), and the whole chain."""
-    from nlp.stage_bench import bench_steps
+    """Places, claim matching and topic assignment (bench.nlp_stages), and the whole chain."""
+    from bench.nlp_stages import bench_steps
 
     stages, build_s = bench_steps(data, min(posts, 5000))
     table = Table(
@@ -224,8 +224,8 @@ def bench_api_command(
 
     Example: tingfeng bench api --rps 200 --duration 10 --rounds 3
     """
-    from cli.context import load_settings
-    from triage.bench import run_bench_api
+    from bench.api import run_bench_api
+    from store.context import load_settings
 
     settings = load_settings()
     with console.status("bench api") as status:
@@ -276,9 +276,9 @@ def bench_latency_command(
 
     Example: tingfeng bench latency --clusters 20 --gap 2
     """
-    from cli.context import load_settings
-    from triage.bench import percentile
-    from triage.bench_latency import run_bench_latency
+    from bench.api import percentile
+    from bench.latency import run_bench_latency
+    from store.context import load_settings
 
     settings = load_settings()
     with Progress(
@@ -331,7 +331,7 @@ def bench_replies_command(
 
     Example: tingfeng bench replies --limit 400
     """
-    from triage.replies.bench import bench_replies
+    from bench.replies import bench_replies
 
     with Progress(
         TextColumn("bench replies"), BarColumn(), MofNCompleteColumn(), console=console
