@@ -1,7 +1,7 @@
 """Item pipelines: normalize -> dedup -> store.
 
 - `NormalizePipeline`: HTML -> text, raw dates/counts -> values, then `ingest.posts.build_post`
-  (pseudonymized author, canonical URL, traditional -> simplified `text_norm`, jieba tokens,
+  (pseudonymized author, canonical URL, traditional -> simplified `text_norm`, analyzer tokens,
   deterministic id). An item that cannot become a valid post is dropped with a reason
   (`missing_date`, `invalid_date`, `empty_text`, `invalid_<field>`), counted in the run stats.
 - `DedupPipeline`: SimHash/MinHash fingerprints; an id already seen in this run is a duplicate.
