@@ -9,17 +9,8 @@ from importlib import resources
 
 import pytest
 
-from analysis.text import _WORD, SEGMENTER_VERSION, normalize, segment, segment_query, tokenizer
+from analysis.text import SEGMENTER_VERSION, jieba_segment, normalize, segment, segment_query
 from crawlers.fixtures.generated import BENCH_TOPICS, BULK_TEXTS, bench_text
-
-
-def jieba_tokens(text: str) -> list[str]:
-    """The reference: jieba's precise mode with HMM, split at non-word characters."""
-    out: list[str] = []
-    for tok in tokenizer().lcut(text, HMM=True):
-        out.extend(_WORD.findall(tok.lower()))
-    return out
-
 
 # Each of these differs between plain rjieba and jieba (Latin and digit runs, underscores,
 # characters outside jieba's blocks), taken from the shared datasets or written to match them.
@@ -41,7 +32,7 @@ TRICKY = [
 @pytest.mark.parametrize("text", TRICKY)
 def test_tricky_texts_segment_like_jieba(text: str) -> None:
     norm = normalize(text)
-    assert segment(norm) == jieba_tokens(norm)
+    assert segment(norm) == jieba_segment(norm)
 
 
 def shipped_texts() -> list[str]:
@@ -62,7 +53,7 @@ def shipped_texts() -> list[str]:
 def test_every_shipped_text_segments_like_jieba() -> None:
     texts = shipped_texts()
     assert len(texts) > 200
-    differing = [t for t in texts if segment(normalize(t)) != jieba_tokens(normalize(t))]
+    differing = [t for t in texts if segment(normalize(t)) != jieba_segment(normalize(t))]
     assert differing == []
 
 
@@ -74,7 +65,7 @@ def test_user_dictionary_words_stay_whole() -> None:
 def test_query_and_index_tokens_agree() -> None:
     text = "網傳：自來水檢出新冠病毒？ＣＯＶＩＤ－１９"
     assert segment_query(text) == segment(normalize(text))
-    assert segment_query(text) == jieba_tokens(normalize(text))
+    assert segment_query(text) == jieba_segment(normalize(text))
 
 
 def test_version_names_segmenter_and_dictionary() -> None:
