@@ -17,8 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.context import load_settings, store_from
 from store import Settings
+from store.context import load_settings, store_from
 
 worker_app = typer.Typer(help="Kafka workers: enrich, crawl and triage consumer groups.")
 pipeline_app = typer.Typer(help="The Kafka pipeline: topics, lag, replay.")

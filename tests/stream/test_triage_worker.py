@@ -7,12 +7,12 @@ from __future__ import annotations
 import threading
 import uuid
 
+from bench.latency import cluster_posts
 from store import Settings, Store
 from store.records import Incident
 from stream.kafka import Producer, group_id, produce_posts, total_lag
 from tests.stream.conftest import wait_for
 from tests.stream.test_dead_letters import enrich_thread
-from triage.bench_latency import cluster_posts
 from triage.job import TriageJob, topic_incident_id
 from triage.worker import triage_consumer
 

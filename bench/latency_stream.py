@@ -14,11 +14,11 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
+from bench.api import scratch_store
+from bench.latency import LatencyBench, _notified, _Receiver, cluster_posts
 from store import Settings
 from store.records import Incident
 from stream.kafka import Producer, delete_topics, ensure_topics, produce_posts
-from triage.bench import scratch_store
-from triage.bench_latency import LatencyBench, _notified, _Receiver, cluster_posts
 
 log = logging.getLogger(__name__)
 

@@ -41,8 +41,8 @@ class PathRun:
 
 @contextlib.contextmanager
 def _scratch(settings: Settings, label: str) -> Iterator[tuple[Settings, object]]:
+    from bench.api import scratch_store
     from stream.kafka import delete_topics, ensure_topics
-    from triage.bench import scratch_store
 
     with scratch_store(settings) as (base, store):
         ns = f"bench-{label}-{uuid.uuid4().hex[:6]}"
@@ -67,9 +67,9 @@ def _scratch(settings: Settings, label: str) -> Iterator[tuple[Settings, object]
 
 def run_in_process(settings: Settings, posts: list[Post]) -> PathRun:
     """The embedded path on a scratch store: write the raw posts, then one enrichment pass."""
+    from ingest.posts import ingest_posts
     from nlp.enrich import enrich
     from nlp.predict import Predictor
-    from store.ingest import ingest_posts
 
     with _scratch(settings, "inproc") as (_scratch_settings, store):
         predictor = Predictor.from_settings(settings)
