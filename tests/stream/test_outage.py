@@ -61,11 +61,11 @@ def test_es_stopped_mid_stream_consumers_pause_and_nothing_is_dropped(
     produce(0, 1000)
     wait_for(lambda: stored() >= 400, 240, "the first posts to be stored", [worker])
     n.run("stop")
-    wait_for(lambda: "pausing" in worker.output(), 60, "the worker to pause", [worker])
-    lag_at_pause = total_lag(settings, group, raw)
+    lag_at_stop = total_lag(settings, group, raw)
     produce(1000, 2000)  # posts keep arriving while the store is down
+    wait_for(lambda: "pausing" in worker.output(), 60, "the worker to pause", [worker])
     lag_during = total_lag(settings, group, raw)
-    assert lag_during >= 1000 and lag_during > lag_at_pause  # the log is the buffer
+    assert lag_during >= 1000 and lag_during > lag_at_stop  # the log is the buffer
     time.sleep(3)
     assert total_lag(settings, group, raw) == lag_during  # nothing skipped, nothing committed
     assert worker.proc.poll() is None  # still running, still in its group
