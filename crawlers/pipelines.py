@@ -200,6 +200,8 @@ class StorePipeline:
 
     async def close_spider(self) -> None:
         await self.flush(final=True)
+        if self._producer is not None:
+            self._producer.close()
 
     async def flush(self, *, final: bool = False) -> None:
         from twisted.internet.threads import deferToThread

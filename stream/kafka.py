@@ -154,6 +154,7 @@ class Producer:
         wait_for_broker(settings)
         self._producer = _Producer(producer_config(settings))
         self._failed: list[str] = []
+        self._closed = False
 
     def _delivered(self, err: Any, msg: Message) -> None:
         if err is not None:
@@ -199,7 +200,13 @@ class Producer:
             )
 
     def close(self) -> None:
+        """Flush and destroy the client now (a client left to interpreter shutdown can crash
+        it from librdkafka's threads). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         self._producer.flush(10)
+        self._producer.close()
 
 
 def produce_posts(producer: Producer, settings: Settings, posts: Sequence[Post]) -> BulkResult:
@@ -241,34 +248,41 @@ def _offsets(admin: Any, topic: str, parts: list[int], spec: Any, timeout: float
 
 
 def lag(settings: Settings, group: str, topic: str, *, timeout: float = 10.0) -> list[PartitionLag]:
-    """Committed offset vs. end offset per partition of `topic` for consumer group `group`
-    (read with the admin API: the group is not joined)."""
-    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+    """Committed offset vs. end offset per partition of `topic` for consumer group `group`.
+
+    The committed offsets are read by a consumer that never subscribes (so it does not join
+    the group): librdkafka 2.16's admin `list_consumer_group_offsets` can crash the process
+    when the group coordinator is still loading (a NULL consumer-group handle in its
+    OffsetFetch error path)."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
     from confluent_kafka.admin import AdminClient, OffsetSpec
 
     admin = AdminClient(admin_config(settings))
-    for attempt in range(10):
-        try:
-            parts = _partitions(admin, topic, timeout)
-            ends = _offsets(admin, topic, parts, OffsetSpec.latest(), timeout)
-            starts = _offsets(admin, topic, parts, OffsetSpec.earliest(), timeout)
-            request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in parts])
-            result = admin.list_consumer_group_offsets([request])[group].result(timeout)
-            committed = {tp.partition: tp.offset for tp in result.topic_partitions}
-            return [
-                PartitionLag(
-                    topic,
-                    p,
-                    committed[p] if committed.get(p, -1) >= 0 else starts[p],
-                    ends[p],
-                )
-                for p in parts
-            ]
-        except KafkaException as exc:  # coordinator moving or loading: transient
-            if attempt == 9:
-                raise KafkaUnavailable(f"cannot read the lag of {group}: {exc}") from None
-            time.sleep(0.5)
-    raise AssertionError("unreachable")
+    reader = Consumer({**consumer_config(settings, group), "log_level": 4})
+    try:
+        for attempt in range(20):
+            try:
+                parts = _partitions(admin, topic, timeout)
+                ends = _offsets(admin, topic, parts, OffsetSpec.latest(), timeout)
+                starts = _offsets(admin, topic, parts, OffsetSpec.earliest(), timeout)
+                found = reader.committed([TopicPartition(topic, p) for p in parts], timeout=timeout)
+                committed = {tp.partition: tp.offset for tp in found}
+                return [
+                    PartitionLag(
+                        topic,
+                        p,
+                        committed[p] if committed.get(p, -1) >= 0 else starts[p],
+                        ends[p],
+                    )
+                    for p in parts
+                ]
+            except KafkaException as exc:  # coordinator moving or loading: transient
+                if attempt == 19:
+                    raise KafkaUnavailable(f"cannot read the lag of {group}: {exc}") from None
+                time.sleep(0.5)
+        raise AssertionError("unreachable")
+    finally:
+        reader.close()
 
 
 def total_lag(settings: Settings, group: str, topic: str) -> int:
@@ -281,7 +295,7 @@ def reset_group_to_time(
     """Set `group`'s committed offset, on every partition of `topic`, to the first message at
     or after `since_ms` (the end if none). Returns partition -> (start, end offset). The group
     must have no active members (Kafka refuses otherwise)."""
-    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
     from confluent_kafka.admin import AdminClient, OffsetSpec
 
     admin = AdminClient(admin_config(settings))
@@ -289,13 +303,20 @@ def reset_group_to_time(
     ends = _offsets(admin, topic, parts, OffsetSpec.latest(), timeout)
     found = _offsets(admin, topic, parts, OffsetSpec.for_timestamp(since_ms), timeout)
     ranges = {p: (found[p] if found[p] >= 0 else ends[p], ends[p]) for p in parts}
-    request = ConsumerGroupTopicPartitions(
-        group, [TopicPartition(topic, p, start) for p, (start, _end) in ranges.items()]
-    )
+    # committed by a consumer of the group that never subscribes (see `lag` on the admin API)
+    writer = Consumer({**consumer_config(settings, group), "log_level": 4})
     try:
-        admin.alter_consumer_group_offsets([request])[group].result(timeout)
-    except KafkaException as exc:
-        raise KafkaUnavailable(
-            f"cannot reset consumer group {group} (is a replay still running?): {exc}"
-        ) from None
+        offsets = [TopicPartition(topic, p, start) for p, (start, _end) in ranges.items()]
+        for attempt in range(20):
+            try:
+                writer.commit(offsets=offsets, asynchronous=False)
+                break
+            except KafkaException as exc:  # coordinator loading, or members still active
+                if attempt == 19:
+                    raise KafkaUnavailable(
+                        f"cannot reset consumer group {group} (is a replay still running?): {exc}"
+                    ) from None
+                time.sleep(0.5)
+    finally:
+        writer.close()
     return ranges

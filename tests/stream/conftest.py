@@ -4,6 +4,7 @@ processes (`python -m cli.main worker ...`) with the settings in their environme
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -37,6 +38,14 @@ WORDS = [
     "核酸",
     "小区",
 ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collect_kafka_clients() -> Iterator[None]:
+    """Destroy unreferenced Kafka clients before interpreter shutdown: librdkafka's threads
+    calling into a finalizing interpreter crash it."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -76,7 +76,7 @@ def test_bad_messages_go_to_the_dead_letter_topic_with_reason(
     producer.send(raw, "not-its-id", make_post(998, "dlq"))
     for post in good[100:]:  # after the bad ones: the consumer keeps going
         producer.send(raw, post.id, post)
-    producer.flush()
+    producer.close()
 
     with enrich_thread(ksettings):
         wait_for(
