@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api.auth import bootstrap_admin
 from api.errors import ErrorResponse, install_error_handlers
+from api.headers import install_security_headers
 from api.limits import install_body_limit
 from api.routes import audit, feeds, health, incidents, playbook, posts
 from api.routes import auth as auth_routes
@@ -38,14 +39,19 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             if owned:
                 app.state.store.close()
 
+    docs = settings.api_docs
     app = FastAPI(
         title="Tingfeng 听风 API",
         version="1",
         lifespan=lifespan,
         responses={422: {"model": ErrorResponse}},
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     install_error_handlers(app)
     install_body_limit(app, settings.api_max_body_bytes)
+    install_security_headers(app, docs=docs)  # outermost: every response, errors included
     app.include_router(health.router)
     app.include_router(posts.router)
     app.include_router(topic_routes.router)

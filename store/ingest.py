@@ -173,6 +173,14 @@ def read_jsonl(path: Path, settings: Settings) -> list[Post]:
     return posts
 
 
+def foreign_posts(store: Store, posts: list[Post]) -> list[tuple[str, str]]:
+    """(id, owning source) of each post whose id is already stored under another source.
+    Ids derive from source + native id, or from the URL alone, so a writer could otherwise
+    replace another source's post (a partner overwriting a government bulletin)."""
+    owners = store.post_sources([p.id for p in posts])
+    return [(p.id, owners[p.id]) for p in posts if owners.get(p.id, p.source) != p.source]
+
+
 def ingest_posts(
     store: Store,
     posts: list[Post],
@@ -180,10 +188,17 @@ def ingest_posts(
     batch: int = 500,
     progress: Callable[[int], None] | None = None,
 ) -> BulkResult:
-    """Write posts in batches; per-document failures are collected in the result."""
+    """Write posts in batches; per-document failures are collected in the result. A post
+    whose id another source owns is never overwritten: it is reported as failed."""
     result = BulkResult()
     for chunk in _chunks(posts, batch):
-        result = result.merge(store.write_posts(chunk))
+        foreign = dict(foreign_posts(store, chunk))
+        own = [p for p in chunk if p.id not in foreign]
+        refused = [
+            (i, f"owned by source {owner!r}; a post of another source is never overwritten")
+            for i, owner in foreign.items()
+        ]
+        result = result.merge(store.write_posts(own)).merge(BulkResult(failed=refused))
         if progress:
             progress(len(chunk))
     return result

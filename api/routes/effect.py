@@ -15,7 +15,7 @@ from api.errors import ApiError
 from nlp.kb_import import make_claim
 from store.errors import NotFound
 from store.records import Claim, EffectReport, Publication
-from triage.audit import record_change
+from triage.audit import diff, record_change
 from triage.replies.approval import list_publications
 from triage.replies.effect import EFFECTS, EffectConfig, measure
 from triage.replies.follow import get_incident
@@ -108,7 +108,10 @@ def kb_entries(
         str | None, Query(max_length=64, description="e.g. office, manual, piyao")
     ] = None,
     size: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=10000)] = 0,
+    offset: Annotated[
+        int,
+        Query(ge=0, le=9900, description="at most 9900: offset + size stays within 10,000"),
+    ] = 0,
 ) -> ClaimPage:
     where = {"origin": origin} if origin else None
     items = store.find(KB, Claim, where=where, sort="id", size=size, offset=offset)
@@ -141,16 +144,21 @@ def add_kb_entry(body: ClaimCreate, principal: Approver, store: StoreDep) -> Cla
         source_url=body.source_url,
         published_at=body.published_at,
     )
+    existing = store.get(KB, claim.id, Claim)
     store.put(KB, claim)  # the matching index rebuilds when the claim count changes
     now = datetime.now(UTC)
+    audited = ("claim", "answer", "verdict", "source_name", "source_url", "published_at")
+    old = existing.model_dump(mode="json", include=set(audited)) if existing else {}
+    new = claim.model_dump(mode="json", include=set(audited))
+    before, after = diff(old, new) if existing else ({}, new)
     record_change(
         store,
         entity_type="claim",
         entity_id=claim.id,
-        action="kb.add",
+        action="kb.update" if existing else "kb.add",
         actor=principal.username,
         at=now,
-        before={},
-        after={"claim": claim.claim, "verdict": claim.verdict, "source": claim.source_name},
+        before=before,
+        after=after,
     )
     return claim

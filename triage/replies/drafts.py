@@ -324,9 +324,15 @@ def edit_draft(
 
     def change(draft: Draft) -> None:
         require_state(draft, DraftState.drafting, doing="edit")
+        new_title = (title or draft.title).strip()
+        if new_title == draft.title and text.strip() == draft.text:
+            raise DraftInputError(
+                "the edit changes nothing (same title and text as the current revision)",
+                field="text",
+            )
         revise(
             draft,
-            (title or draft.title).strip(),
+            new_title,
             text.strip(),
             editor=actor,
             now=now,
