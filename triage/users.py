@@ -170,6 +170,7 @@ def _blocklist(path: Path | None) -> frozenset[str]:
     return frozenset(words)
 
 
+_TRAILING = re.compile(r"[\W\d_]+$")
 _SHA1 = re.compile(r"^[0-9A-Fa-f]{40}(:\d+)?$")
 
 
@@ -191,7 +192,8 @@ def check_password_strength(
     lowered = password.lower()
     sha1 = hashlib.sha1(password.encode("utf-8"), usedforsecurity=False).hexdigest()
     words = _blocklist(blocklist)
-    if lowered in words or sha1 in words or _weak_pattern(password):
+    stem = _TRAILING.sub("", lowered)
+    if lowered in words or stem in words or sha1 in words or _weak_pattern(password):
         raise UserError(
             "password is too common (it is on a list of common or breached passwords); "
             "choose a longer, unusual one",

@@ -31,13 +31,13 @@ from store.records import (
     Publication,
     make_id,
 )
+from triage.audit import diff, record_change
 from triage.replies.drafts import (
     ReplyConfig,
     assess,
     mutate,
     require_state,
 )
-from triage.audit import diff, record_change
 from triage.replies.errors import DraftInputError, DraftStateError, FourEyesError, GroundingError
 from triage.replies.exports import Format, export
 from triage.replies.follow import follow, get_incident
