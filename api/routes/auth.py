@@ -21,6 +21,7 @@ from api.auth import (
 )
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
+from api.openapi import CONFLICT
 from store.records import ApiToken, Role, User
 from triage.errors import AuthError, UserError
 from triage.users import (
@@ -285,7 +286,13 @@ def users(principal: UserAdmin, store: StoreDep) -> UserList:
     return UserList(total=len(items), items=items)
 
 
-@router.post("/users", response_model=UserPublic, status_code=201, summary="Create a user (admin)")
+@router.post(
+    "/users",
+    response_model=UserPublic,
+    status_code=201,
+    summary="Create a user (admin)",
+    responses=CONFLICT,
+)
 def create_user(
     body: UserCreate, principal: UserAdmin, store: StoreDep, settings: SettingsDep
 ) -> UserPublic:
@@ -308,7 +315,10 @@ def create_user(
 
 
 @router.post(
-    "/users/{username}/disable", response_model=UserPublic, summary="Disable a user (admin)"
+    "/users/{username}/disable",
+    response_model=UserPublic,
+    summary="Disable a user (admin)",
+    responses=CONFLICT,
 )
 def disable_user(
     username: Username, principal: UserAdmin, store: StoreDep, request: Request

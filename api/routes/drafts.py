@@ -17,7 +17,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from api.auth import AUTH_RESPONSES, Approver, Reader, Worker
 from api.deps import SettingsDep, StoreDep
-from api.errors import ApiError
+from api.errors import ApiError, ErrorResponse
+from api.openapi import CONFLICT
 from store.records import Draft, DraftRevision, Publication
 from triage.errors import TransitionError
 from triage.replies import approval, drafts, exports
@@ -83,8 +84,8 @@ def reply_errors() -> Iterator[None]:
     except TemplateError as exc:
         details = [{"field": "template", "message": p} for p in exc.problems]
         raise ApiError(422, "template_error", str(exc), details) from None
-    except LlmUnavailable as exc:
-        raise ApiError(503, "llm_unavailable", str(exc)) from None
+    except LlmUnavailable as exc:  # a stated refusal of this deployment, not a server fault
+        raise ApiError(409, "llm_unavailable", str(exc)) from None
     except TransitionError as exc:
         raise ApiError(409, "invalid_transition", str(exc)) from None
 
@@ -213,6 +214,7 @@ def _now() -> datetime:
     response_model=DraftDetail,
     status_code=201,
     summary="Create a reply draft from the playbook's template",
+    responses=CONFLICT,
 )
 def create(
     incident_id: Ident, body: DraftCreate, principal: Worker, store: StoreDep, config: ConfigDep
@@ -309,7 +311,16 @@ def regenerate(
 
 
 @router.post(
-    "/drafts/{draft_id}/rewrite", response_model=RewriteResult, summary="LLM rewrite (checked)"
+    "/drafts/{draft_id}/rewrite",
+    response_model=RewriteResult,
+    summary="LLM rewrite (checked)",
+    responses={
+        409: {
+            "model": ErrorResponse,
+            "description": "stale version, a draft not in drafting, or no LLM configured "
+            "(code llm_unavailable: TINGFENG_LLM_URL, TINGFENG_LLM_MODEL)",
+        }
+    },
 )
 def rewrite(
     draft_id: Ident,

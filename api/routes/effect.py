@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from api.auth import AUTH_RESPONSES, Approver, Reader
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
+from api.params import IsoDatetime
 from nlp.kb_import import make_claim
 from store.errors import NotFound
 from store.records import Claim, EffectReport, Publication
@@ -97,7 +98,7 @@ class ClaimCreate(BaseModel):
         min_length=1, max_length=100, description="who answered, e.g. 市卫健委"
     )
     source_url: str | None = Field(None, max_length=2000, pattern=r"^https?://\S+$")
-    published_at: datetime | None = None
+    published_at: IsoDatetime | None = None
 
 
 @router.get("/kb/entries", response_model=ClaimPage, summary="Knowledge-base entries")

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from api.auth import AUTH_RESPONSES, FeedReader
 from api.deps import StoreDep
 from api.errors import ApiError
+from api.params import IsoDatetime
 from store.records import Claim, Incident
 from triage.users import ALL_JURISDICTIONS, Principal
 from triage.workflow import INCIDENTS
@@ -112,7 +113,7 @@ def _next(items: list[Incident]) -> datetime | None:
 def incident_feed(
     principal: FeedReader,
     store: StoreDep,
-    since: Annotated[datetime | None, Query(description="updated_at >= since")] = None,
+    since: Annotated[IsoDatetime | None, Query(description="updated_at >= since")] = None,
     size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> IncidentFeed:
     """Poll with `since=<next_since>` to get what changed (items at `since` repeat)."""
@@ -124,7 +125,7 @@ def incident_feed(
 def rumor_feed(
     principal: FeedReader,
     store: StoreDep,
-    since: Annotated[datetime | None, Query(description="updated_at >= since")] = None,
+    since: Annotated[IsoDatetime | None, Query(description="updated_at >= since")] = None,
     size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RumorFeed:
     items = _scan(store, principal, since, size, "rumor")

@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 from api.auth import AUTH_RESPONSES, Ingestor, Require
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
+from api.openapi import CONFLICT
+from api.params import IsoDatetime
 from store.base import PostQuery
 from store.errors import InvalidRecord
 from store.ingest import RawPost, build_post, foreign_posts
@@ -43,7 +45,7 @@ class PostPage(BaseModel):
     status_code=202,
     response_model=IngestResult,
     summary="Ingest a batch of posts",
-    responses=AUTH_RESPONSES,
+    responses={**AUTH_RESPONSES, **CONFLICT},
 )
 def ingest(
     batch: PostBatch, principal: Ingestor, store: StoreDep, settings: SettingsDep
@@ -110,8 +112,8 @@ def ingest(
 def search(
     store: StoreDep,
     q: Annotated[str | None, Query(max_length=200, description="Chinese text")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDatetime | None = None,
+    until: IsoDatetime | None = None,
     platform: Annotated[list[str] | None, Query()] = None,
     source: Annotated[list[str] | None, Query()] = None,
     rumor: Annotated[str | None, Query(description="rumor label, e.g. rumor")] = None,

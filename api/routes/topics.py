@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from api.auth import AUTH_RESPONSES, Require
 from api.deps import StoreDep
 from api.errors import ApiError
+from api.params import IsoDatetime
 from nlp.topics import KIND
 from store.records import Burst, KeyCount, Topic
 
@@ -56,7 +57,7 @@ class TopicPage(BaseModel):
 def list_topics(
     store: StoreDep,
     bursting: Annotated[bool, Query(description="only topics that burst now")] = False,
-    since: Annotated[datetime | None, Query(description="last post at or after")] = None,
+    since: Annotated[IsoDatetime | None, Query(description="last post at or after")] = None,
     size: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[
         int,
