@@ -11,7 +11,7 @@ from api.auth import bootstrap_admin
 from api.errors import ErrorResponse, install_error_handlers
 from api.headers import install_security_headers
 from api.limits import install_body_limit
-from api.openapi import document_responses
+from api.openapi import install_openapi
 from api.routes import audit, feeds, health, incidents, playbook, posts
 from api.routes import auth as auth_routes
 from api.routes import digests as digest_routes
@@ -66,5 +66,5 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(effect_routes.router)
     app.include_router(digest_routes.router)
     app.include_router(source_routes.router)
-    document_responses(app)  # after every router: each route's error statuses in the schema
+    install_openapi(app)  # every operation's error statuses in the schema
     return app

@@ -15,7 +15,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from store.errors import ConflictError, InvalidRecord, NotFound, StoreUnavailable
 
@@ -80,17 +79,6 @@ _HTTP_CODES = {
 }
 
 
-def allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at this path (a 405's `Allow` header): Starlette names
-    only the first route that matched the path, and each of our routes has one method."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -114,7 +102,9 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         headers = dict(getattr(exc, "headers", None) or {})
         message = str(exc.detail)
-        if exc.status_code == 405:
+        if exc.status_code == 405:  # Starlette names only the first route matching the path
+            from api.openapi import allowed_methods
+
             allowed = allowed_methods(request)
             headers["Allow"] = ", ".join(allowed)
             message = f"{request.method} is not allowed here; allowed: {headers['Allow']}"

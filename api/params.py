@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII
@@ -30,3 +30,22 @@ def _rfc3339(value: Any) -> Any:
 
 
 IsoDatetime = Annotated[datetime, BeforeValidator(_rfc3339)]
+
+
+# Control characters other than tab and newline are refused in free text; the patterns say
+# so in the schema, and the value is stored stripped.
+_NO_CONTROL = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
+NON_BLANK = r"^[^\x00-\x08\x0b-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x08\x0b-\x1f\x7f]*$"
+_ONE_LINE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+
+
+def _strip(value: str) -> str:
+    return value.strip()
+
+
+FreeText = Annotated[str, StringConstraints(pattern=_NO_CONTROL), AfterValidator(_strip)]
+"""Optional free text: no control characters (tab and newline allowed)."""
+Text = Annotated[str, StringConstraints(pattern=NON_BLANK), AfterValidator(_strip)]
+"""Required free text: as FreeText, and not only whitespace."""
+Line = Annotated[str, StringConstraints(pattern=_ONE_LINE), AfterValidator(_strip)]
+"""One line of text, not only whitespace (titles)."""

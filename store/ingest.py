@@ -34,16 +34,31 @@ TRACKING_PARAMS = frozenset(
 class RawPost(BaseModel):
     """A post as it arrives, before normalization. Naive times are read in the settings' zone."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        # stated in the schema: a native id or a URL gives the post its id
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["native_id"],
+                    "properties": {"native_id": {"type": "string", "pattern": r"\S"}},
+                },
+                {"required": ["url"], "properties": {"url": {"type": "string"}}},
+            ]
+        },
+    )
 
-    source: str = Field(min_length=1, max_length=100)
-    platform: str = Field(min_length=1, max_length=40)
+    source: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    platform: str = Field(min_length=1, max_length=40, pattern=r"\S")
     native_id: str | None = Field(None, max_length=200)
-    url: str | None = Field(None, max_length=2000)
+    url: str | None = Field(None, max_length=2000, pattern=r"^\s*[Hh][Tt][Tt][Pp][Ss]?://")
     author_id: str | None = Field(None, max_length=200, description="clear id; hashed at ingest")
     title: str | None = Field(None, max_length=500)
-    text: str = Field(min_length=1)
-    created_at: datetime
+    text: str = Field(
+        min_length=1, pattern=r"\S", description="at most TINGFENG_MAX_TEXT_CHARS characters"
+    )
+    created_at: datetime = Field(description="not more than 10 minutes in the future")
     engagement: Engagement = Field(default_factory=Engagement)
     region_raw: str | None = Field(None, max_length=100)
 

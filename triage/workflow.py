@@ -216,7 +216,13 @@ def transition(
         # reopening or handing back must say why; a first triage may omit it
         current = store.get(INCIDENTS, incident_id, Incident)
         if current is not None and current.state in (S.closed, S.dismissed):
-            raise IncidentInputError("reopening needs a reason", field="reason")
+            raise TransitionError(
+                incident_id,
+                current.state.value,
+                goal.value,
+                allowed_transitions(current),
+                why="reopening needs a reason",
+            )
 
     def mutate(incident: Incident) -> None:
         if goal not in TRANSITIONS[incident.state]:

@@ -21,7 +21,7 @@ from api.auth import (
 )
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
-from api.openapi import CONFLICT
+from api.openapi import CONFLICT, THROTTLED
 from store.records import ApiToken, Role, User
 from triage.errors import AuthError, UserError
 from triage.users import (
@@ -202,6 +202,7 @@ def _user_error(exc: UserError) -> ApiError:
     response_model=LoginResponse,
     summary="Log in; returns a bearer token",
     dependencies=[AuthRateLimit],
+    responses=THROTTLED,
 )
 def login(
     body: LoginRequest, store: StoreDep, settings: SettingsDep, request: Request
@@ -246,6 +247,7 @@ def me(principal: Authenticated) -> Me:
     status_code=204,
     summary="Change your own password (revokes your other sessions)",
     dependencies=[AuthRateLimit],
+    responses=THROTTLED,
 )
 def change_password(
     body: PasswordChange,

@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AUTH_RESPONSES, Approver, Reader, Worker
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError, ErrorResponse
 from api.openapi import CONFLICT
+from api.params import FreeText, Line, Text
 from store.records import Draft, DraftRevision, Publication
 from triage.errors import TransitionError
 from triage.replies import approval, drafts, exports
@@ -39,16 +40,6 @@ router = APIRouter(prefix="/api/v1", tags=["drafts"], responses=AUTH_RESPONSES)
 
 Ident = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 Version = Annotated[int, Field(ge=1, description="the draft's version you read (409 if stale)")]
-
-
-def _plain_text(value: str) -> str:
-    """Free text is stored verbatim (never interpreted), but control characters are refused."""
-    if any((ord(c) < 32 and c not in "\n\t") or ord(c) == 127 for c in value):
-        raise ValueError("contains control characters")
-    return value.strip()
-
-
-FreeText = Annotated[str, AfterValidator(_plain_text)]
 
 
 def reply_config(settings: SettingsDep) -> ReplyConfig:
@@ -107,15 +98,15 @@ class DraftCreate(_Body):
 
 class DraftEdit(_Body):
     version: Version
-    text: FreeText = Field(min_length=1, max_length=drafts.MAX_TEXT)
-    title: FreeText | None = Field(None, min_length=1, max_length=drafts.MAX_TITLE)
+    text: Text = Field(min_length=1, max_length=drafts.MAX_TEXT)
+    title: Line | None = Field(None, min_length=1, max_length=drafts.MAX_TITLE)
     note: FreeText | None = Field(None, max_length=500, description="what changed and why")
 
 
 class SourceAdd(_Body):
     version: Version
-    name: FreeText = Field(min_length=1, max_length=100, description="who said it, e.g. 市卫健委")
-    text: FreeText = Field(min_length=1, max_length=4000, description="what they said")
+    name: Text = Field(min_length=1, max_length=100, description="who said it, e.g. 市卫健委")
+    text: Text = Field(min_length=1, max_length=4000, description="what they said")
     url: str | None = Field(None, max_length=2000, pattern=r"^https?://\S+$")
     verdict: Literal["false", "misleading", "true", "unverified"] | None = None
 
@@ -136,7 +127,7 @@ class Review(_Body):
 
 class Rejection(_Body):
     version: Version
-    comment: FreeText = Field(min_length=1, max_length=2000, description="what to change")
+    comment: Text = Field(min_length=1, max_length=2000, description="what to change")
 
 
 class PublishRequest(_Body):

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AUTH_RESPONSES, Approver, Reader
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
-from api.params import IsoDatetime
+from api.params import IsoDatetime, Text
 from nlp.kb_import import make_claim
 from store.errors import NotFound
 from store.records import Claim, EffectReport, Publication
@@ -26,15 +26,6 @@ router = APIRouter(prefix="/api/v1", tags=["effect"], responses=AUTH_RESPONSES)
 Ident = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 KB = "claims"
 MANUAL_ORIGIN = "manual"
-
-
-def _plain_text(value: str) -> str:
-    if any((ord(c) < 32 and c not in "\n\t") or ord(c) == 127 for c in value):
-        raise ValueError("contains control characters")
-    return value.strip()
-
-
-FreeText = Annotated[str, AfterValidator(_plain_text)]
 
 
 @router.get(
@@ -89,12 +80,12 @@ class ClaimPage(BaseModel):
 class ClaimCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    claim: FreeText = Field(
+    claim: Text = Field(
         min_length=2, max_length=500, description="the statement, e.g. 明天全市封城"
     )
-    answer: FreeText = Field(min_length=2, max_length=4000, description="the authoritative answer")
+    answer: Text = Field(min_length=2, max_length=4000, description="the authoritative answer")
     verdict: Literal["false", "misleading", "true", "unverified"]
-    source_name: FreeText = Field(
+    source_name: Text = Field(
         min_length=1, max_length=100, description="who answered, e.g. 市卫健委"
     )
     source_url: str | None = Field(None, max_length=2000, pattern=r"^https?://\S+$")

@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal
 
 from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AUTH_RESPONSES, Flagger, Reader, Worker
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError, ErrorResponse
 from api.openapi import CONFLICT
-from api.params import IsoDatetime
+from api.params import NON_BLANK, FreeText, IsoDatetime, Line
 from store import Store
 from store.errors import ConflictError, NotFound
 from store.records import (
@@ -62,16 +62,6 @@ def _store_calls(request: Request) -> CapacityLimiter:
 
 IncidentId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 PostId = Annotated[str, Field(min_length=1, max_length=128)]
-
-
-def _plain_text(value: str) -> str:
-    """Free text is stored verbatim (never interpreted), but control characters are refused."""
-    if any((ord(c) < 32 and c not in "\n\t") or ord(c) == 127 for c in value):
-        raise ValueError("contains control characters")
-    return value.strip()
-
-
-FreeText = Annotated[str, AfterValidator(_plain_text)]
 
 
 class IncidentPage(BaseModel):
@@ -137,7 +127,7 @@ class IncidentDetail(BaseModel):
 class IncidentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: FreeText = Field(min_length=1, max_length=200)
+    title: Line = Field(min_length=1, max_length=200)
     category: Category
     post_ids: list[PostId] = Field(min_length=1, max_length=MAX_POSTS_PER_REQUEST)
     note: FreeText | None = Field(None, max_length=2000)
@@ -152,7 +142,16 @@ class FlagRequest(BaseModel):
 
 
 class TransitionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={  # stated in the schema: dismissing needs a reason
+            "if": {"properties": {"to": {"const": "dismissed"}}, "required": ["to"]},
+            "then": {
+                "required": ["reason"],
+                "properties": {"reason": {"type": "string", "pattern": NON_BLANK}},
+            },
+        },
+    )
 
     to: IncidentState
     version: int = Field(ge=1)
