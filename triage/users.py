@@ -359,7 +359,11 @@ def _revoking_update(store: Store, user: User, fields: dict[str, object], *, now
         ):
             return user.model_copy(update=changes)
         user = _require_user(store, user.id)
-    raise UserError(f"user {user.id!r} is being changed concurrently; try again", field="username")
+    raise UserError(
+        f"user {user.id!r} is being changed concurrently; try again",
+        field="username",
+        kind="conflict",
+    )
 
 
 def authenticate(
@@ -464,9 +468,13 @@ def issue_api_token(
     (None: never, which must be asked for explicitly)."""
     user = _require_user(store, username)
     if user.role is not Role.service:
-        raise UserError("API tokens are for service accounts; people log in", field="username")
+        raise UserError(
+            "API tokens are for service accounts; people log in",
+            field="username",
+            kind="conflict",
+        )
     if user.disabled:
-        raise UserError(f"user {user.id!r} is disabled", field="username")
+        raise UserError(f"user {user.id!r} is disabled", field="username", kind="conflict")
     unknown = sorted(set(scopes) - SERVICE_SCOPES)
     if unknown or not scopes:
         raise UserError(

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from api.auth import (
     AUTH_RESPONSES,
@@ -99,11 +100,31 @@ class PasswordChange(BaseModel):
 
 
 class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={  # stated in the schema: people have a password, services none
+            "if": {"properties": {"role": {"const": "service"}}, "required": ["role"]},
+            "then": {"properties": {"password": {"type": "null"}}},
+            "else": {
+                "required": ["password"],
+                "properties": {"password": {"type": "string", "minLength": 10}},
+            },
+        },
+    )
 
-    username: str = Field(min_length=2, max_length=64)
+    username: str = Field(
+        min_length=2,
+        max_length=64,
+        pattern=r"^\s*[A-Za-z0-9][A-Za-z0-9._-]{1,63}\s*$",
+        description="a-z, 0-9, '.', '_', '-' (lower-cased)",
+    )
     role: Role
-    password: str | None = Field(None, max_length=256, description="none for service accounts")
+    password: str | None = Field(
+        None,
+        max_length=256,
+        description="people: at least 10 characters, not a common or breached password, "
+        "not containing the username; none for service accounts",
+    )
     display_name: str | None = Field(None, max_length=100)
     email: str | None = Field(None, max_length=200)
     teams: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=20)
@@ -114,8 +135,30 @@ class UserList(BaseModel):
     items: list[UserPublic]
 
 
+def _needs(scope: str, field: str) -> JsonDict:
+    return {
+        "if": {"properties": {"scopes": {"contains": {"const": scope}}}, "required": ["scopes"]},
+        "then": {"required": [field], "properties": {field: {"minItems": 1}}},
+    }
+
+
 class TokenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={  # stated in the schema: what each scope needs; 'all' alone
+            "allOf": [
+                _needs("feed", "jurisdictions"),
+                _needs("ingest", "sources"),
+                {
+                    "if": {
+                        "properties": {"jurisdictions": {"contains": {"const": "all"}}},
+                        "required": ["jurisdictions"],
+                    },
+                    "then": {"properties": {"jurisdictions": {"maxItems": 1}}},
+                },
+            ]
+        },
+    )
 
     name: str = Field(min_length=1, max_length=100)
     scopes: list[Literal["ingest", "feed"]] = Field(min_length=1, max_length=2)
@@ -191,9 +234,11 @@ class TokenList(BaseModel):
 
 
 def _user_error(exc: UserError) -> ApiError:
-    status, code = {"exists": (409, "conflict"), "missing": (404, "not_found")}.get(
-        exc.kind, (422, "invalid_input")
-    )
+    status, code = {
+        "exists": (409, "conflict"),
+        "conflict": (409, "conflict"),
+        "missing": (404, "not_found"),
+    }.get(exc.kind, (422, "invalid_input"))
     return ApiError(status, code, str(exc), [{"field": exc.field, "message": str(exc)}])
 
 

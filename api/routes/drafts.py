@@ -205,11 +205,22 @@ def _now() -> datetime:
     response_model=DraftDetail,
     status_code=201,
     summary="Create a reply draft from the playbook's template",
-    responses=CONFLICT,
+    responses={
+        **CONFLICT,
+        404: {"model": ErrorResponse, "description": "no such incident or reply template"},
+    },
 )
 def create(
     incident_id: Ident, body: DraftCreate, principal: Worker, store: StoreDep, config: ConfigDep
 ) -> DraftDetail:
+    if body.template is not None and body.template not in config.templates.catalog:
+        known = ", ".join(sorted(config.templates.catalog))
+        raise ApiError(
+            404,
+            "not_found",
+            f"unknown reply template {body.template!r}; known: {known}",
+            [{"field": "template", "message": f"known: {known}"}],
+        )
     with reply_errors():
         draft = drafts.create_draft(
             store,

@@ -155,22 +155,23 @@ def test_workflow_through_the_api(
     assert audit_count(store, RUMOR) == events
 
     client.post(f"{url}/transition", json={"to": "in_review", "version": 3}, headers=press)
-    # approving needs the approve permission: press cannot, a supervisor can
+    # approving needs the approve permission, and even a supervisor approves only a reply
+    # draft: a bare transition to approved is refused
     denied = client.post(f"{url}/transition", json={"to": "approved", "version": 4}, headers=press)
     assert "approve" in assert_error(denied, 403, "forbidden")["message"]
     approved = client.post(
         f"{url}/transition", json={"to": "approved", "version": 4}, headers=supervisor
     )
-    assert approved.json()["state"] == "approved"
+    assert "approved reply draft" in assert_error(approved, 409, "invalid_transition")["message"]
 
     # dismissing needs a reason; free text is stored verbatim, never interpreted
     no_reason = client.post(
-        f"{url}/transition", json={"to": "dismissed", "version": 5}, headers=press
+        f"{url}/transition", json={"to": "dismissed", "version": 4}, headers=press
     )
     assert assert_error(no_reason, 422, "invalid_input")["details"][0]["field"] == "reason"
     reason = INJECTIONS[0] + " " + INJECTIONS[1]
     dismissed = client.post(
-        f"{url}/transition", json={"to": "dismissed", "version": 5, "reason": reason}, headers=press
+        f"{url}/transition", json={"to": "dismissed", "version": 4, "reason": reason}, headers=press
     )
     assert dismissed.json()["dismiss_reason"] == reason
     assert dismissed.json()["closed_at"] is not None
@@ -183,13 +184,12 @@ def test_workflow_through_the_api(
         "incident.assign",
         "incident.transition.drafting",
         "incident.transition.in_review",
-        "incident.transition.approved",
         "incident.transition.dismissed",
     }
-    assert audit["total"] == len(actions) == 6  # nothing for the refused requests
+    assert audit["total"] == len(actions) == 5  # nothing for the refused requests
     [last] = [e for e in audit["items"] if e["action"] == "incident.transition.dismissed"]
     assert last["actor"] == "t-press" and last["reason"] == reason
-    assert json.loads(last["before"])["state"] == "approved"
+    assert json.loads(last["before"])["state"] == "in_review"
     assert json.loads(last["after"])["state"] == "dismissed"
     assert_error(client.get("/api/v1/audit", headers=press), 403, "forbidden")
 

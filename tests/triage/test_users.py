@@ -169,7 +169,7 @@ def test_login_rate_limit_and_user_management(client: TestClient, store: Store) 
     person_token = client.post(
         "/api/v1/users/li.na/tokens", json={"name": "x", "scopes": ["feed"]}, headers=admin
     )
-    assert person_token.status_code == 422
+    assert person_token.status_code == 409  # people log in; tokens are for services
 
     # wrong passwords: 401 in the error shape, then 429 with Retry-After (limit 3 per window)
     wrong = {"username": "li.na", "password": "wrong password"}
