@@ -394,6 +394,7 @@ def enable_user(username: Username, principal: UserAdmin, store: StoreDep) -> Us
     response_model=TokenCreated,
     status_code=201,
     summary="Issue an API token for a service account (admin)",
+    responses=CONFLICT,
 )
 def create_token(
     username: Username,

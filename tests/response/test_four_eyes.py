@@ -52,7 +52,7 @@ def test_an_editor_of_any_revision_cannot_approve(
     same = office.call(
         "chen.jie", "PATCH", url, json={"version": draft.version, "text": draft.text}
     )
-    assert same.status_code == 422, same.text
+    assert same.status_code == 409, same.text
     assert "changes nothing" in same.json()["error"]["message"]
     assert store.get("drafts", draft.id, Draft).version == draft.version  # type: ignore[union-attr]
     # chen.jie makes a token edit to become the last editor

@@ -208,7 +208,7 @@ def test_assign_refuses_unknown_people_and_teams(
         ({"assignee": "t-patrol", "version": 1}, "assignee"),  # patrol does not work incidents
         ({"team": "no-such-team", "version": 1}, "team"),
     ):
-        err = assert_error(client.post(url, json=body, headers=press), 422, "invalid_input")
+        err = assert_error(client.post(url, json=body, headers=press), 404, "not_found")
         assert err["details"][0]["field"] == field
     incident = store.get("incidents", HELP, Incident)
     assert incident is not None and incident.version == 1
@@ -244,7 +244,7 @@ def test_open_by_hand_and_flag_posts(
     before = store.count("incidents")
     unknown = {**body, "post_ids": [posts[0].id, "no-such-post"]}
     err = assert_error(
-        client.post("/api/v1/incidents", json=unknown, headers=patrol), 422, "invalid_input"
+        client.post("/api/v1/incidents", json=unknown, headers=patrol), 404, "not_found"
     )
     assert err["details"][0]["field"] == "post_ids" and "no-such-post" in err["message"]
     control = {**body, "title": "封城\x00谣言"}
@@ -268,7 +268,7 @@ def test_open_by_hand_and_flag_posts(
     assert help_post.id in flagged.json()["evidence_post_ids"]
     version = flagged.json()["version"]
     bad = client.post(flag_url, json={"post_ids": ["missing"]}, headers=patrol)
-    assert assert_error(bad, 422, "invalid_input")["details"][0]["field"] == "post_ids"
+    assert assert_error(bad, 404, "not_found")["details"][0]["field"] == "post_ids"
     stale = client.post(flag_url, json={"post_ids": [help_post.id], "version": 1}, headers=patrol)
     assert_error(stale, 409, "conflict")
     incident = store.get("incidents", RUMOR, Incident)

@@ -326,9 +326,9 @@ def edit_draft(
         require_state(draft, DraftState.drafting, doing="edit")
         new_title = (title or draft.title).strip()
         if new_title == draft.title and text.strip() == draft.text:
-            raise DraftInputError(
+            raise DraftStateError(  # 409: it conflicts with the current revision, not a typo
                 "the edit changes nothing (same title and text as the current revision)",
-                field="text",
+                state="unchanged",
             )
         revise(
             draft,
