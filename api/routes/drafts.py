@@ -67,7 +67,7 @@ def reply_errors() -> Iterator[None]:
         ) from None
     except GroundingError as exc:
         details = [{"field": "text", "message": p} for p in exc.problems]
-        raise ApiError(422, "not_grounded", str(exc), details) from None
+        raise ApiError(409, "not_grounded", str(exc), details) from None
     except DraftInputError as exc:
         raise ApiError(
             422, "invalid_input", str(exc), [{"field": exc.field, "message": str(exc)}]

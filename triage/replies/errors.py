@@ -8,9 +8,9 @@ ReplyError                  base of everything below
 ├── FourEyesError           the approver edited a revision of the draft (API: 403)
 ├── GroundingError          sentences without a supplied source, facts (numbers, places,
 │                           dates) absent from the cited sources, or editor notes left in;
-│                           `.problems` lists them by sentence (API: 422)
+│                           `.problems` lists them by sentence (API: 409)
 ├── DraftInputError         bad input (empty text, unknown export format); `.field`
-└── LlmUnavailable          rewriting is not configured (API: 503). A failed or rejected
+└── LlmUnavailable          rewriting is not configured (API: 409). A failed or rejected
                             rewrite is not an error: the draft stands with the reason.
 """
 
