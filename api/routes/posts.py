@@ -13,9 +13,9 @@ from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
 from api.openapi import CONFLICT
 from api.params import IsoDatetime
+from ingest.posts import RawPost, build_post, foreign_posts
 from store.base import PostQuery
 from store.errors import InvalidRecord
-from store.ingest import RawPost, build_post, foreign_posts
 from store.records import Post
 from triage.audit import record_ingest
 

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from ingest.posts import RawPost, build_post, ingest_posts
 from store import Settings, Store
-from store.ingest import RawPost, build_post, ingest_posts
 from store.records import AuditEvent, Post
 from tests.auth import bearer, service_token
 
