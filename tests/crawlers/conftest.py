@@ -23,6 +23,8 @@ ROOT = HERE.parent.parent
 DEFAULT_SOURCES = ROOT / "crawlers" / "sources.yaml"
 TEST_SOURCES = HERE / "sources_test.yaml"
 CREDENTIALS = '{"weibo": {"cookies": {"SUB": "s3cret-cookie-value-do-not-log"}}}'
+# the fixture site runs on loopback, which crawls refuse unless it is named explicitly
+LOCAL_HOSTS = "127.0.0.1"
 FAST = ["--set", "RETRY_BACKOFF_BASE=0.2"]
 
 
