@@ -217,5 +217,5 @@ def test_a_source_may_name_extra_hosts_and_opt_out_of_tls(tmp_path: Path) -> Non
         .verify_tls
     )
     doc["sources"][0]["extra_hosts"] = ["https://img.example-cdn.com/"]
-    with pytest.raises(SourceConfigError, match="source 'cdn-news', field 'extra_hosts.0'"):
+    with pytest.raises(SourceConfigError, match=r"source 'cdn-news', field 'extra_hosts\.0'"):
         parse_sources(doc)
