@@ -54,6 +54,7 @@ TINGFENG_STORE_BATCH = 200
 REMOTE_CONTROL_ENABLED = False  # no control port per crawl
 COOKIES_DEBUG = False  # never log credentials
 DEFAULT_DROPITEM_LOG_LEVEL = "INFO"
+LOG_FORMATTER = "crawlers.logformat.PrivateLogFormatter"  # items by source/id/URL, no author id
 STATS_DUMP = False  # the run-health extension logs one summary line per source
 LOG_LEVEL = "INFO"
 STATS_DUMP = False  # the run-health extension logs one summary line per source

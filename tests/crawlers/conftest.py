@@ -45,9 +45,16 @@ def site() -> Iterator[FixtureSite]:
 
 
 def start_crawl(
-    settings: Settings, names: Sequence[str], site: FixtureSite, cwd: Path
+    settings: Settings,
+    names: Sequence[str],
+    site: FixtureSite,
+    cwd: Path,
+    *,
+    variables: dict[str, str] | None = None,
+    args: Sequence[str] = (),
 ) -> subprocess.Popen[str]:
-    cmd = [*subprocess_command(names, {"fixture": site.url}), *FAST]
+    """`variables`: more sources-file variables; `args`: more `crawlers.run` arguments."""
+    cmd = [*subprocess_command(names, {"fixture": site.url, **(variables or {})}), *FAST, *args]
     return subprocess.Popen(
         cmd,
         env=settings_env(settings),
@@ -59,9 +66,16 @@ def start_crawl(
 
 
 def run_crawl(
-    settings: Settings, names: Sequence[str], site: FixtureSite, cwd: Path, timeout: float = 90
+    settings: Settings,
+    names: Sequence[str],
+    site: FixtureSite,
+    cwd: Path,
+    timeout: float = 90,
+    *,
+    variables: dict[str, str] | None = None,
+    args: Sequence[str] = (),
 ) -> Crawl:
-    proc = start_crawl(settings, names, site, cwd)
+    proc = start_crawl(settings, names, site, cwd, variables=variables, args=args)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

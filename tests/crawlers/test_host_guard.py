@@ -12,7 +12,6 @@ import datetime as dt
 import ipaddress
 import json
 import ssl
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +19,11 @@ from pathlib import Path
 import pytest
 
 from crawlers.fixtures.server import FixtureSite
-from crawlers.run import settings_env, subprocess_command
-from store import Settings, Store
+from store import Store
 from store.base import PostQuery
 from store.records import SourceRun
 from tests.conftest import make_settings, open_backend
-from tests.crawlers.conftest import FAST, LOCAL_HOSTS, TEST_SOURCES
+from tests.crawlers.conftest import LOCAL_HOSTS, TEST_SOURCES, run_crawl
 
 SECRET_COOKIE = "office-session-7f3a9c-never-elsewhere"
 SECRET_TOKEN = "Bearer office-token-51e2d8-never-elsewhere"
@@ -56,28 +54,6 @@ class GuardCrawl:
         return sorted(p.url or "" for p in page.posts)
 
 
-def crawl(
-    settings: Settings, names: list[str], variables: dict[str, str], cwd: Path
-) -> tuple[dict[str, SourceRun], str]:
-    cmd = [*subprocess_command(names, variables), *FAST]
-    proc = subprocess.run(
-        cmd,
-        env=settings_env(settings),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    runs = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("{"):
-            run = SourceRun.model_validate_json(line)
-            runs[run.source] = run
-    assert set(runs) == set(names), proc.stderr[-4000:]
-    return runs, proc.stderr
-
-
 @pytest.fixture(scope="module")
 def guarded(site: FixtureSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuardCrawl]:
     tmp = tmp_path_factory.mktemp("guard")
@@ -89,11 +65,11 @@ def guarded(site: FixtureSite, tmp_path_factory: pytest.TempPathFactory) -> Iter
     )
     with FixtureSite() as internal:
         port = internal.server.server_address[1]
-        variables = {"fixture": site.url, "internal": f"localhost:{port}"}
-        runs, log = crawl(settings, ["guard-html", "guard-extra"], variables, tmp)
+        variables = {"internal": f"localhost:{port}"}
+        done = run_crawl(settings, ["guard-html", "guard-extra"], site, tmp, variables=variables)
         store = open_backend("sqlite", settings, None)
         try:
-            yield GuardCrawl(runs, log, store, site, internal)
+            yield GuardCrawl(done.runs, done.stderr, store, site, internal)
         finally:
             store.close()
 
@@ -143,8 +119,9 @@ def test_credentials_stay_home_when_an_extra_host_is_fetched(
             crawler_credentials=CREDENTIALS,
             crawler_internal_hosts=f"{LOCAL_HOSTS}, localhost:{port}",
         )
-        variables = {"fixture": site.url, "internal": f"localhost:{port}"}
-        runs, log = crawl(settings, ["guard-extra"], variables, tmp_path)
+        variables = {"internal": f"localhost:{port}"}
+        done = run_crawl(settings, ["guard-extra"], site, tmp_path, variables=variables)
+        runs, log = done.runs, done.stderr
         reached = dict(internal.headers)
     assert set(reached) >= {"/internal/admin.html", "/internal/redirected.html"}
     for headers in reached.values():
@@ -194,13 +171,18 @@ def self_signed(tmp: Path) -> ssl.SSLContext:
     return context
 
 
-def test_tls_certificates_are_verified_unless_the_source_opts_out(tmp_path: Path) -> None:
+def test_tls_certificates_are_verified_unless_the_source_opts_out(
+    site: FixtureSite, tmp_path: Path
+) -> None:
     settings = make_settings(
         tmp_path, sources_file=TEST_SOURCES, crawler_internal_hosts=LOCAL_HOSTS
     )
     with FixtureSite(tls=self_signed(tmp_path)) as secure:
         assert secure.url.startswith("https://")
-        runs, log = crawl(settings, ["tls-feed", "tls-feed-optout"], {"tls": secure.url}, tmp_path)
+        done = run_crawl(
+            settings, ["tls-feed", "tls-feed-optout"], site, tmp_path, variables={"tls": secure.url}
+        )
+        runs, log = done.runs, done.stderr
     store = open_backend("sqlite", settings, None)
     try:
         refused = store.count_posts(PostQuery(terms={"source": ["tls-feed"]}))
