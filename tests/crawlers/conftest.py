@@ -52,12 +52,14 @@ def start_crawl(
     *,
     variables: dict[str, str] | None = None,
     args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[str]:
-    """`variables`: more sources-file variables; `args`: more `crawlers.run` arguments."""
+    """`variables`: more sources-file variables; `args`: more `crawlers.run` arguments;
+    `env`: more environment variables of the crawl process."""
     cmd = [*subprocess_command(names, {"fixture": site.url, **(variables or {})}), *FAST, *args]
     return subprocess.Popen(
         cmd,
-        env=settings_env(settings),
+        env={**settings_env(settings), **(env or {})},
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -74,8 +76,9 @@ def run_crawl(
     *,
     variables: dict[str, str] | None = None,
     args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> Crawl:
-    proc = start_crawl(settings, names, site, cwd, variables=variables, args=args)
+    proc = start_crawl(settings, names, site, cwd, variables=variables, args=args, env=env)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -15,6 +15,7 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -133,20 +134,34 @@ def test_credentials_stay_home_when_an_extra_host_is_fetched(
 
 
 # -- TLS ---------------------------------------------------------------------------------------
-def self_signed(tmp: Path) -> ssl.SSLContext:
-    """A server context with a fresh self-signed certificate for 127.0.0.1."""
+def _key_pem(key: Any) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.private_bytes(  # type: ignore[no-any-return]
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def make_certificate(tmp: Path, *, ca: bool) -> tuple[ssl.SSLContext, Path]:
+    """A server context for 127.0.0.1 and the PEM file a client would trust: the certificate
+    itself (self-signed), or, with `ca`, a fresh CA that signed it."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = dt.datetime.now(dt.UTC)
-    cert = (
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    issuer_key, issuer = key, name("127.0.0.1")
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
+        .subject_name(name("127.0.0.1"))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(hours=1))
@@ -155,20 +170,45 @@ def self_signed(tmp: Path) -> ssl.SSLContext:
             x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,
         )
-        .sign(key, hashes.SHA256())
     )
+    trusted = tmp / "trusted.pem"
+    if ca:
+        issuer_key, issuer = ec.generate_private_key(ec.SECP256R1()), name("Tingfeng Test CA")
+        ca_cert = (
+            x509.CertificateBuilder()
+            .subject_name(issuer)
+            .issuer_name(issuer)
+            .public_key(issuer_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(issuer_key, hashes.SHA256())
+        )
+        trusted.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert = builder.issuer_name(issuer).sign(issuer_key, hashes.SHA256())
+    if not ca:
+        trusted.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    key_path.write_bytes(_key_pem(key))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
-    return context
+    return context, trusted
 
 
 def test_tls_certificates_are_verified_unless_the_source_opts_out(
@@ -177,7 +217,8 @@ def test_tls_certificates_are_verified_unless_the_source_opts_out(
     settings = make_settings(
         tmp_path, sources_file=TEST_SOURCES, crawler_internal_hosts=LOCAL_HOSTS
     )
-    with FixtureSite(tls=self_signed(tmp_path)) as secure:
+    context, _ = make_certificate(tmp_path, ca=False)
+    with FixtureSite(tls=context) as secure:
         assert secure.url.startswith("https://")
         done = run_crawl(
             settings, ["tls-feed", "tls-feed-optout"], site, tmp_path, variables={"tls": secure.url}
@@ -197,3 +238,65 @@ def test_tls_certificates_are_verified_unless_the_source_opts_out(
     warning = "source tls-feed-optout: TLS certificate verification is OFF"
     assert warning in log
     assert "source tls-feed: TLS certificate verification is OFF" not in log
+
+
+def test_a_certificate_from_a_trusted_ca_is_accepted(site: FixtureSite, tmp_path: Path) -> None:
+    """Verification is real, not a blanket refusal: trust the test CA (as an office would add
+    its own CA to the system store) and the same source reads the feed, without any warning."""
+    settings = make_settings(
+        tmp_path, sources_file=TEST_SOURCES, crawler_internal_hosts=LOCAL_HOSTS
+    )
+    context, ca = make_certificate(tmp_path, ca=True)
+    with FixtureSite(tls=context) as secure:
+        done = run_crawl(
+            settings,
+            ["tls-feed"],
+            site,
+            tmp_path,
+            variables={"tls": secure.url},
+            env={"SSL_CERT_FILE": str(ca)},
+        )
+    run = done.runs["tls-feed"]
+    assert run.status == "ok", done.detail("tls-feed")
+    assert run.new > 0
+    assert "TLS certificate verification is OFF" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),  # IPv4-mapped
+        ("10.1.2.3", "private"),
+        ("192.168.0.10", "private"),
+        ("172.16.5.4", "private"),
+        ("fd00::1", "private"),
+        ("169.254.169.254", "link-local/metadata"),  # AWS, GCP, Azure, Tencent metadata
+        ("fe80::1", "link-local/metadata"),
+        ("100.100.100.200", "non-public"),  # Alibaba Cloud metadata (shared space)
+        ("0.0.0.0", "private"),
+        ("224.0.0.1", "non-public"),
+        ("240.0.0.1", "private"),
+        ("202.108.22.5", None),
+        ("2400:da00::6666", None),
+    ],
+)
+def test_which_addresses_are_refused(address: str, problem: str | None) -> None:
+    from crawlers.hosts import address_problem
+
+    found = address_problem(address)
+    assert (found.split(" address")[0] if found else None) == problem
+
+
+def test_host_matching() -> None:
+    from crawlers.hosts import host_matches, internal_allowed, parse_internal_hosts
+
+    assert host_matches("News.Example.cn.", ["example.cn"])
+    assert not host_matches("badexample.cn", ["example.cn"])
+    allowed = parse_internal_hosts(" intranet.office.local , 10.1.2.3:8080,")
+    assert allowed == {"intranet.office.local", "10.1.2.3:8080"}
+    assert internal_allowed("intranet.office.local", 443, allowed)
+    assert not internal_allowed("x.intranet.office.local", 443, allowed)  # exact names only
+    assert internal_allowed("10.1.2.3", 8080, allowed)
+    assert not internal_allowed("10.1.2.3", 80, allowed)
