@@ -143,6 +143,20 @@ def test_feed_formats() -> None:
     assert len(broken) == 1  # recovered
 
 
+def test_feeds_expand_no_declared_entities() -> None:
+    laughs = "".join(
+        f'<!ENTITY l{i} "{f"&l{i - 1};" * 10 if i else "哈" * 10}">' for i in range(10)
+    )
+    doc = (
+        f'<?xml version="1.0"?><!DOCTYPE rss [{laughs}'
+        '<!ENTITY x SYSTEM "file:///etc/passwd">]><rss version="2.0"><channel><item>'
+        "<title>&l9;&x;</title><guid>g</guid><description>正文</description></item></channel></rss>"
+    )
+    [entry] = parse_feed(doc.encode())
+    assert "哈" not in (entry.title or "") and "root:" not in (entry.title or "")
+    assert (entry.id, entry.content) == ("g", "正文")
+
+
 def test_retry_after_header() -> None:
     assert retry_after_seconds(b"120") == 120.0
     now = datetime(2024, 5, 1, 0, 0, tzinfo=ZoneInfo("UTC"))
