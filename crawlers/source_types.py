@@ -266,6 +266,11 @@ class WeiboSource(SourceBase):
     def entry_urls(self) -> list[str]:
         return [self.api_url]
 
+    def domains(self) -> list[str]:
+        """The API's host, and the long-text endpoint's (the spider fetches both)."""
+        urls = [self.api_url, *([self.long_text_url] if self.long_text_url else [])]
+        return sorted({urlsplit(u).hostname or "" for u in urls} - {""})
+
 
 class TiebaSource(SourceBase):
     """Tieba-style forum: thread list pages (`pn` step 50) and each thread's post pages."""
