@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from crawlers.fixtures.server import FixtureSite
+from ingest.posts import pseudonymize
 from store import Settings
 from store.base import PostQuery
-from store.ingest import pseudonymize
 from store.records import Post
 from tests.conftest import make_settings, open_backend
 from tests.crawlers.conftest import LOCAL_HOSTS, Crawl, run_crawl

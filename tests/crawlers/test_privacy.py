@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from crawlers.fixtures.server import FixtureSite
+from ingest.posts import pseudonymize
 from store.base import PostQuery
-from store.ingest import pseudonymize
 from tests.conftest import make_settings, open_backend
 from tests.crawlers.conftest import LOCAL_HOSTS, TEST_SOURCES, run_crawl
 
