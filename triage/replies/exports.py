@@ -81,7 +81,7 @@ def _markers(line: str, refs: dict[int, int], pattern: str) -> str:
         n = refs.get(int(m.group(1)))
         return pattern.format(n=n) if n else ""
 
-    return re.sub(r"[ \t]*\[(\d{1,3})\]", repl, line).strip()
+    return re.sub(r"(?<![ \t])[ \t]*\[(\d{1,3})\]", repl, line).strip()
 
 
 def _weibo(draft: Draft, limit: int) -> Export:
