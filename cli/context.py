@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from cli.logs import use_format
 from store import Settings, Store, open_store
 
 
@@ -13,13 +14,15 @@ class SettingsError(Exception):
 
 def load_settings() -> Settings:
     try:
-        return Settings()  # type: ignore[call-arg]
+        settings = Settings()  # type: ignore[call-arg]
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             name = "TINGFENG_" + "_".join(str(p) for p in err["loc"]).upper()
             problems.append(f"{name}: {err['msg']}")
         raise SettingsError("invalid settings (see .env.example): " + "; ".join(problems)) from None
+    use_format(settings.log_format)
+    return settings
 
 
 def store_from(settings: Settings) -> Store:

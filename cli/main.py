@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ from rich.table import Table
 from cli.bench import app as bench_app
 from cli.context import load_settings, store_from
 from cli.errors import USER_ERRORS
+from cli.logs import configure_logging
 from crawlers.cli import crawl_command, sources_app
 from dashboards.cli import app as dashboards_app
 from digest.cli import digest_command, report_app
@@ -192,10 +192,18 @@ def demo(
     run_demo(settings, console, serve_api=serve_api, port=port)
 
 
+@app.callback()
+def _root(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="library logs: -v INFO, -vv DEBUG")
+    ] = 0,
+) -> None:
+    """听风 Tingfeng: public-opinion monitoring and rumor response."""
+    configure_logging(verbose)
+
+
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(0)
     try:
         app()
     except USER_ERRORS as exc:

@@ -99,6 +99,11 @@ def send_email(message: EmailMessage, smtp: SmtpTarget) -> None:
             if smtp.security == "starttls":
                 client.starttls(context=ssl.create_default_context())
             if smtp.username and smtp.password:
+                if smtp.security not in ("starttls", "ssl"):  # never a password in clear text
+                    raise DeliveryError(
+                        f"SMTP server {smtp.host}: refusing to log in without TLS; set "
+                        "TINGFENG_SMTP_SECURITY=starttls or ssl"
+                    )
                 client.login(smtp.username, smtp.password)
             client.send_message(message)
     except (OSError, smtplib.SMTPException) as exc:

@@ -103,3 +103,28 @@ def test_text_past_the_cap_is_not_read() -> None:
     early = source_facts(source("5月1日 已调运蔬菜25吨"))
     late = source_facts(source("甲" * MAX_EXTRACT_CHARS + " 已调运蔬菜25吨"))
     assert "25" in early.keys and "25" not in late.keys
+
+
+def test_markdown_export_keeps_post_text_literal() -> None:
+    """A quoted post's Markdown (link, image, emphasis, raw HTML, a heading line) renders as
+    the text it is; the authority footnote stays a working link."""
+    from markdown_it import MarkdownIt
+
+    quoted = "网传“[点此领补贴](http://evil.example/p) ![i](http://evil.example/i.png) **紧急** <b>x</b>”[1]。"
+    draft = Draft(
+        id="d1", incident_id="i1", template="t", title="# 关于[网传](http://evil.example/t)的说明",
+        text=f"{quoted}\n# 经核实，上述消息不实。[2]\n1. 请勿转发。",
+        sources=[
+            DraftSource(ref=1, kind="post", id="p1", name="微博网民", text="x", at=NOW,
+                        url="http://weibo.example/1"),
+            DraftSource(ref=2, kind="claim", id="c1", name="武汉发布", text="不实", at=NOW,
+                        url="https://example.gov.cn/1", authoritative=True),
+        ],
+        created_by="press1", last_editor="press1", created_at=NOW, updated_at=NOW,
+    )  # fmt: skip
+    markdown = export(draft, "markdown").text
+    html = MarkdownIt("commonmark").render(markdown)
+    assert "evil.example" in html and 'href="http://evil' not in html and "<img" not in html
+    assert "<strong>" not in html and "<b>" not in html and html.count("<h1>") == 1
+    assert "<ol>" not in html and "[点此领补贴](http://evil.example/p)" in html
+    assert "[^1]" in markdown and "<https://example.gov.cn/1>" in markdown
