@@ -127,4 +127,4 @@ def test_markdown_export_keeps_post_text_literal() -> None:
     assert "evil.example" in html and 'href="http://evil' not in html and "<img" not in html
     assert "<strong>" not in html and "<b>" not in html and html.count("<h1>") == 1
     assert "<ol>" not in html and "[点此领补贴](http://evil.example/p)" in html
-    assert "[^1]" in markdown and "<https://example.gov.cn/1>" in markdown
+    assert "[^1]" in markdown and "[^1]: 武汉发布：https://example.gov.cn/1" in markdown

@@ -62,7 +62,7 @@ def export(draft: Draft, fmt: Format, *, weibo_max_chars: int = 140) -> Export:
             if line.strip()
         ]
         notes = [
-            f"[^{n}]: {md_escape(by_ref[ref].name)}：<{by_ref[ref].url}>" for ref, n in refs.items()
+            f"[^{n}]: {md_escape(by_ref[ref].name)}：{by_ref[ref].url}" for ref, n in refs.items()
         ]
         title = md_escape(" ".join(draft.title.split()))
         text = "\n\n".join([f"# {title}", *body] + (["\n".join(notes)] if notes else []))
