@@ -212,6 +212,12 @@ class Settings(BaseSettings):
     kibana_username: str | None = Field(None, description="Kibana user.")
     kibana_password: SecretStr | None = Field(None, description="Kibana password.")
 
+    es_manage_indices: bool = Field(
+        True,
+        description="Create/migrate index templates, indices and aliases at start; false: only "
+        "check they exist (a role that may not manage indices; compose's store-init makes them).",
+    )
+
     # --- logging ---
     log_format: Literal["text", "json"] = Field(
         "text", description="Log lines as text, or one JSON object per line for log shippers."
