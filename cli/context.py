@@ -22,6 +22,9 @@ def load_settings() -> Settings:
             problems.append(f"{name}: {err['msg']}")
         raise SettingsError("invalid settings (see .env.example): " + "; ".join(problems)) from None
     use_format(settings.log_format)
+    from nlp.text import use_cache_dir
+
+    use_cache_dir(settings.data_dir / "cache")
     return settings
 
 

@@ -13,6 +13,7 @@ import threading
 import unicodedata
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import jieba
 
@@ -23,6 +24,13 @@ _WORD = re.compile(r"\w+")
 
 _lock = threading.Lock()
 _tokenizer: jieba.Tokenizer | None = None
+_cache_dir: list[Path] = []  # where jieba keeps its dictionary cache (set at the edge)
+
+
+def use_cache_dir(directory: Path) -> None:
+    """Keep jieba's dictionary cache in `directory` (the data directory's `cache/`) instead of
+    the shared /tmp, where another user could plant or read it. Call before first use."""
+    _cache_dir[:] = [directory]
 
 
 def _userdict_text() -> str:
@@ -70,6 +78,10 @@ def tokenizer() -> jieba.Tokenizer:
 
                 jieba.setLogLevel(logging.WARNING)
                 tok = jieba.Tokenizer()
+                if _cache_dir:
+                    from store.files import private_dir
+
+                    tok.tmp_dir = str(private_dir(_cache_dir[0]))
                 tok.initialize()
                 tok.load_userdict(BytesIO(_userdict_text().encode("utf-8")))
                 _tokenizer = tok
