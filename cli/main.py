@@ -180,6 +180,9 @@ def demo(
         bool, typer.Option("--serve/--no-serve", help="serve the API after")
     ] = True,
     port: Annotated[int | None, typer.Option(help="API port")] = None,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="library logs too (-vv: DEBUG)")
+    ] = 0,
 ) -> None:
     """Newcomer's tour on the embedded store: load the bundled sample, show what was found,
     then serve the API.
@@ -187,6 +190,9 @@ def demo(
     Example: tingfeng demo
     """
     from cli.demo import run_demo
+
+    if verbose:
+        configure_logging(verbose)
 
     settings = load_settings()
     run_demo(settings, console, serve_api=serve_api, port=port)
