@@ -93,13 +93,11 @@ class ErrorCounter(logging.Handler):
 
 
 _HANDLER_NAME = "tingfeng"
-_current: dict[str, int] = {"verbose": 0}
 
 
 def configure_logging(verbose: int = 0, fmt: LogFormat = "text") -> None:
     """(Re)configure the root logger: one stderr handler in `fmt`, library chatter by
     `verbose` (0: warnings only, 1: INFO, 2+: DEBUG everywhere). Safe to call again."""
-    _current["verbose"] = verbose
     root = logging.getLogger()
     handler = next((h for h in root.handlers if h.get_name() == _HANDLER_NAME), None)
     if handler is None:
@@ -112,8 +110,3 @@ def configure_logging(verbose: int = 0, fmt: LogFormat = "text") -> None:
     library_level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     for name in NOISY:
         logging.getLogger(name).setLevel(library_level)
-
-
-def use_format(fmt: LogFormat) -> None:
-    """Switch the format (from settings, once they are read), keeping the verbosity."""
-    configure_logging(_current["verbose"], fmt)

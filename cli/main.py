@@ -12,16 +12,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from cli.bench import app as bench_app
-from cli.context import load_settings, store_from
+from bench.cli import app as bench_app
 from cli.errors import USER_ERRORS
-from cli.logs import configure_logging
+from cli.logs import LogFormat, configure_logging
 from crawlers.cli import crawl_command, sources_app
 from dashboards.cli import app as dashboards_app
 from digest.cli import digest_command, report_app
 from nlp.cli import app as nlp_app
 from nlp.kb_cli import app as kb_app
 from nlp.kb_cli import topics_app
+from store.context import load_settings, store_from
 from triage.cli import playbook_app, triage_app, users_app
 
 app = typer.Typer(
@@ -116,7 +116,7 @@ def ingest(
 
     Example: tingfeng ingest partner_posts.jsonl
     """
-    from store.ingest import ingest_posts, read_jsonl
+    from ingest.posts import ingest_posts, read_jsonl
 
     settings = load_settings()
     posts = read_jsonl(file, settings)
@@ -192,7 +192,7 @@ def demo(
     from cli.demo import run_demo
 
     if verbose:
-        configure_logging(verbose)
+        configure_logging(verbose, _log_format())
 
     settings = load_settings()
     run_demo(settings, console, serve_api=serve_api, port=port)
@@ -205,7 +205,20 @@ def _root(
     ] = 0,
 ) -> None:
     """听风 Tingfeng: public-opinion monitoring and rumor response."""
-    configure_logging(verbose)
+    configure_logging(verbose, _log_format())
+
+
+def _log_format() -> LogFormat:
+    """TINGFENG_LOG_FORMAT, or text while the settings are incomplete (the command that needs
+    them reports that)."""
+    from pydantic import ValidationError
+
+    from store import Settings
+
+    try:
+        return Settings().log_format  # type: ignore[call-arg]
+    except ValidationError:
+        return "text"
 
 
 def main() -> None:

@@ -79,9 +79,9 @@ def test_make_env_writes_an_owner_only_file(tmp_path: Path) -> None:
 
 def test_jieba_cache_lives_in_the_data_directory(tmp_path: Path) -> None:
     script = (
-        "from cli.context import load_settings\n"
+        "from store.context import load_settings\n"
         "load_settings()\n"
-        "from nlp.text import tokenizer\n"
+        "from analysis.text import tokenizer\n"
         "print(tokenizer().tmp_dir)\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("TINGFENG_")} | {

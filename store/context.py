@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from cli.logs import use_format
+from analysis.text import use_cache_dir
 from store import Settings, Store, open_store
 
 
@@ -21,10 +21,7 @@ def load_settings() -> Settings:
             name = "TINGFENG_" + "_".join(str(p) for p in err["loc"]).upper()
             problems.append(f"{name}: {err['msg']}")
         raise SettingsError("invalid settings (see .env.example): " + "; ".join(problems)) from None
-    use_format(settings.log_format)
-    from nlp.text import use_cache_dir
-
-    use_cache_dir(settings.data_dir / "cache")
+    use_cache_dir(settings.data_dir / "cache")  # jieba's cache: not in the shared /tmp
     return settings
 
 
