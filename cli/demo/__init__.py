@@ -246,4 +246,7 @@ def show_digest(settings: Settings, store: Store, posts: list[Post], console: Co
         console.print(f"digest skipped: {exc}")
         return
     console.print(f"[bold]digest[/] {result.digest.title}: open {result.directory / 'digest.html'}")
-    console.print(f"  PDF: {result.directory / 'digest.pdf'}")
+    if result.pdf_off:
+        console.print(f"  PDF off: {result.pdf_off}", highlight=False)
+    else:
+        console.print(f"  PDF: {result.directory / 'digest.pdf'}")
