@@ -1,0 +1,127 @@
+"""The desk in a real browser: Playwright drives Debian's `chromium` (scripts/system-deps
+installs it; Playwright's own browser download is not reachable) against a real uvicorn server
+on 127.0.0.1 serving the app on the embedded store.
+
+Screenshots go to reports/desk/ (gitignored; CI keeps it as an artifact)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from api.app import create_app
+from store import Settings, Store
+from store.records import Incident
+from tests.conftest import ROOT, make_settings, open_backend
+from tests.response.factories import PASSWORD, make_users, rumor_incident
+
+SHOTS = ROOT / "reports" / "desk"
+
+
+def chromium_path() -> str:
+    """The Debian package's real binary (its /usr/bin/chromium is a launcher script)."""
+    for candidate in ("/usr/lib/chromium/chromium", shutil.which("chromium")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    pytest.fail("chromium is not installed: run scripts/system-deps as root", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_type_launch_args, "executable_path": chromium_path(), "headless": True}
+
+
+@dataclass
+class Desk:
+    url: str
+    store: Store
+    settings: Settings
+    incident: Incident
+    browser: Browser
+
+    def login(self, username: str) -> Page:
+        """A fresh browser context (own cookies) signed in as `username`."""
+        context: BrowserContext = self.browser.new_context(
+            viewport={"width": 1366, "height": 900}, locale="zh-CN"
+        )
+        page = context.new_page()
+        page.goto(f"{self.url}/desk/queue")
+        expect(page).to_have_url(re.compile(r"/desk/login"))
+        page.fill("#username", username)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.get_by_test_id("who")).to_contain_text(username)
+        return page
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+INLINE = (
+    re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I),  # inline script
+    re.compile(r"\son[a-z]+\s*=", re.I),  # inline event handler
+    re.compile(r"\sstyle\s*=", re.I),  # inline style attribute
+    re.compile(r"<style", re.I),
+)
+
+
+def assert_csp_clean(page: Page) -> None:
+    """Nothing a strict CSP (default-src 'self', no inline) would block."""
+    html = page.request.get(page.url).text()  # as served (scripts may touch the live DOM)
+    for pattern in INLINE:
+        found = pattern.search(html)
+        assert found is None, f"{page.url}: inline {found.group(0)!r}"
+    assets = re.findall(r'\ssrc="([^"]*)"', html) + re.findall(r'<link[^>]*href="([^"]*)"', html)
+    foreign = [a for a in assets if not a.startswith("/desk/")]
+    assert foreign == [], f"{page.url}: assets from elsewhere: {foreign}"
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@pytest.fixture
+def desk(tmp_path: Path, browser: Browser) -> Iterator[Desk]:
+    settings = make_settings(tmp_path)
+    store = open_backend("sqlite", settings, None)
+    make_users(store, settings)
+    incident = rumor_incident(store, settings, datetime.now(UTC).replace(microsecond=0))
+    sock = _free_socket()
+    port = sock.getsockname()[1]
+    settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
+    config = uvicorn.Config(
+        create_app(settings, store=store), log_level="warning", lifespan="on", access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the desk server did not start"
+        time.sleep(0.05)
+    try:
+        yield Desk(f"http://127.0.0.1:{port}", store, settings, incident, browser)
+    finally:
+        for context in browser.contexts:
+            context.close()
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+        store.close()

@@ -1,0 +1,271 @@
+"""The desk end to end in Chromium: a rumor incident from the queue to a published reply by
+two people, what a patrol officer can see and post, a 409 merge, CSRF refusal, and the draft
+flow by keyboard alone."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from store.records import Draft, DraftState, Incident, IncidentState, Publication
+from tests.desk.conftest import Desk, assert_csp_clean, shot
+from triage.replies.drafts import list_drafts
+
+
+def _draft(desk: Desk) -> Draft:
+    drafts = list_drafts(desk.store, desk.incident.id)
+    assert len(drafts) == 1
+    return drafts[0]
+
+
+def _incident(desk: Desk) -> Incident:
+    incident = desk.store.get("incidents", desk.incident.id, Incident)
+    assert incident is not None
+    return incident
+
+
+def _csrf(page: Page) -> str:
+    return page.locator("input[name=csrf]").first.get_attribute("value") or ""
+
+
+def _start_draft(desk: Desk, page: Page) -> Draft:
+    """From the queue to a new draft of the incident (as the signed-in officer)."""
+    page.goto(f"{desk.url}/desk/queue")
+    page.get_by_role("link", name=desk.incident.title).click()
+    expect(page.get_by_test_id("incident-title")).to_have_text(desk.incident.title)
+    page.get_by_test_id("new-draft").click()
+    expect(page.get_by_test_id("draft-state")).to_have_text("起草中")
+    return _draft(desk)
+
+
+def test_two_people_take_a_rumor_from_the_queue_to_a_published_reply(desk: Desk) -> None:
+    press = desk.login("wang.wei")
+    # the queue: the incident, its SLA clock counting down, filters kept by the auto-refresh
+    press.select_option("select[name=category]", "rumor")
+    press.get_by_role("button", name="筛选").click()
+    expect(press).to_have_url(re.compile(r"category=rumor"))
+    row = press.get_by_test_id("queue-row").filter(has_text=desk.incident.title)
+    expect(row).to_have_count(1)
+    expect(row.locator(".clock")).to_contain_text(re.compile(r"剩余 \d\d:\d\d:\d\d"))
+    refresh = press.locator("#queue-rows").get_attribute("hx-get") or ""
+    assert "category=rumor" in refresh
+    press.select_option("select[name=category]", "help_request")
+    press.get_by_role("button", name="筛选").click()
+    expect(press.get_by_test_id("queue-row")).to_have_count(0)
+    press.goto(f"{desk.url}/desk/queue")
+    shot(press, "01-queue")
+    assert_csp_clean(press)
+
+    # the incident page: severity reasons, evidence, volume chart, claim match with its source
+    press.get_by_role("link", name=desk.incident.title).click()
+    expect(press.get_by_test_id("evidence-post")).to_have_count(len(desk.incident.evidence_post_ids))
+    expect(press.get_by_test_id("volume-chart")).to_be_visible()
+    expect(press.get_by_test_id("claim").first).to_contain_text("武汉发布")
+    expect(press.locator("table.components tbody tr")).to_have_count(
+        len(desk.incident.severity_components)
+    )
+    expect(press.get_by_test_id("to-approved")).to_have_count(0)  # press cannot approve
+    press.select_option("select[name=assignee]", "wang.wei")
+    press.get_by_test_id("assign").click()
+    expect(press.locator(".meta")).to_contain_text("负责人：wang.wei")
+    shot(press, "02-incident")
+    assert_csp_clean(press)
+
+    # the draft: sentences with their citations, the citation table; submit for review
+    press.get_by_test_id("new-draft").click()
+    expect(press.get_by_test_id("draft-state")).to_have_text("起草中")
+    expect(press.get_by_test_id("sources")).to_contain_text("武汉发布")
+    expect(press.get_by_test_id("approve")).to_have_count(0)
+    shot(press, "03-draft")
+    assert_csp_clean(press)
+    press.get_by_test_id("submit").click()
+    expect(press.get_by_test_id("draft-state")).to_have_text("待审核")
+    assert _incident(desk).state is IncidentState.in_review
+
+    # a supervisor: opens it from the queue, approves, publishes on Weibo
+    boss = desk.login("li.na")
+    boss.get_by_role("link", name=desk.incident.title).click()
+    boss.get_by_test_id("draft-link").click()
+    expect(boss.get_by_test_id("four-eyes")).to_contain_text("wang.wei")
+    shot(boss, "04-review")
+    boss.get_by_test_id("approve").click()
+    expect(boss.get_by_test_id("draft-state")).to_have_text("已批准")
+    boss.select_option("select[name=channel]", "weibo")
+    boss.fill("input[name=url]", "https://weibo.example/wuhan/1")
+    boss.get_by_test_id("publish").click()
+    expect(boss.get_by_test_id("draft-state")).to_have_text("已发布")
+    expect(boss.get_by_test_id("publications")).to_contain_text("微博")
+    shot(boss, "05-published")
+
+    draft = _draft(desk)
+    assert (draft.state, draft.last_editor, draft.approved_by) == (
+        DraftState.published,
+        "wang.wei",
+        "li.na",
+    )
+    [publication] = desk.store.find(
+        "publications", Publication, where={"incident_id": desk.incident.id}
+    )
+    assert (publication.channel, publication.approver, publication.published_by) == (
+        "weibo",
+        "li.na",
+        "li.na",
+    )
+    assert _incident(desk).state is IncidentState.monitoring
+
+    # after publishing: the reply effect and the audit trail on the incident page
+    boss.goto(f"{desk.url}/desk/incidents/{desk.incident.id}")
+    expect(boss.get_by_test_id("effect")).to_contain_text("半衰期")
+    audit = boss.get_by_test_id("audit")
+    for action in ("draft.submit", "draft.approve", "draft.publish", "incident.open"):
+        expect(audit).to_contain_text(action)
+    shot(boss, "06-effect")
+    assert_csp_clean(boss)
+
+
+def test_patrol_sees_no_approve_buttons_and_cannot_post_to_them(desk: Desk) -> None:
+    press = desk.login("wang.wei")
+    draft = _start_draft(desk, press)
+    press.get_by_test_id("submit").click()
+    expect(press.get_by_test_id("draft-state")).to_have_text("待审核")
+    draft = _draft(desk)
+
+    patrol = desk.login("sun.patrol")
+    patrol.goto(f"{desk.url}/desk/drafts/{draft.id}")
+    expect(patrol.get_by_test_id("draft-state")).to_have_text("待审核")
+    for test_id in ("approve", "reject", "publish", "submit", "edit-form", "source-form"):
+        expect(patrol.get_by_test_id(test_id)).to_have_count(0)
+    patrol.goto(f"{desk.url}/desk/incidents/{desk.incident.id}")
+    expect(patrol.locator("button[name=to]")).to_have_count(0)
+    expect(patrol.get_by_test_id("new-draft")).to_have_count(0)
+    shot(patrol, "07-patrol-incident")
+
+    # posting straight to the routes, with a valid CSRF token, is refused by permission
+    token = _csrf(patrol)
+    for action in ("approve", "reject", "publish"):
+        resp = patrol.request.post(
+            f"{desk.url}/desk/drafts/{draft.id}/{action}",
+            form={"csrf": token, "version": str(draft.version), "comment": "x", "channel": "weibo"},
+            max_redirects=0,
+        )
+        assert resp.status == 403, (action, resp.status)
+        assert "无权" in resp.text()
+    resp = patrol.request.post(
+        f"{desk.url}/desk/incidents/{desk.incident.id}/transition",
+        form={"csrf": token, "version": str(_incident(desk).version), "to": "dismissed"},
+        max_redirects=0,
+    )
+    assert resp.status == 403
+    # a press officer may not approve either (the API's permission), even by a direct post
+    resp = press.request.post(
+        f"{desk.url}/desk/drafts/{draft.id}/approve",
+        form={"csrf": _csrf(press), "version": str(draft.version)},
+        max_redirects=0,
+    )
+    assert resp.status == 403
+    after = _draft(desk)
+    assert (after.state, after.version) == (DraftState.in_review, draft.version)
+
+
+def test_stale_edit_shows_the_other_change_and_reapplies_mine(desk: Desk) -> None:
+    wang = desk.login("wang.wei")
+    draft = _start_draft(desk, wang)
+    zhao = desk.login("zhao.lei")
+    zhao.goto(f"{desk.url}/desk/drafts/{draft.id}")
+
+    # both have version 1 open; zhao saves first
+    assert "近日，" in draft.text
+    zhao.fill("#text", draft.text.replace("近日，", "近期，"))
+    zhao.fill("#note", "措辞")
+    zhao.get_by_role("button", name="保存新稿").click()
+    expect(zhao.get_by_test_id("draft-title")).to_be_visible()
+    mine = draft.text + "\n感谢广大网友的关注和监督。"
+    wang.fill("#text", mine)
+    wang.get_by_role("button", name="保存新稿").click()
+
+    conflict = wang.get_by_test_id("conflict")
+    expect(conflict).to_contain_text("zhao.lei")
+    expect(wang.get_by_test_id("theirs").locator(".changed")).to_contain_text("近期")
+    expect(wang.get_by_test_id("mine")).to_have_value(mine)
+    shot(wang, "08-conflict")
+    assert_csp_clean(wang)
+    current = _draft(desk)
+    assert (current.last_editor, current.revision) == ("zhao.lei", 2)
+
+    # re-apply on top of the current version: nothing lost, the history keeps both
+    wang.get_by_test_id("reapply").click()
+    expect(wang.get_by_test_id("conflict")).to_have_count(0)
+    merged = _draft(desk)
+    assert merged.text == mine.strip()
+    assert [(r.number, r.editor) for r in merged.revisions] == [
+        (1, "wang.wei"),
+        (2, "zhao.lei"),
+        (3, "wang.wei"),
+    ]
+
+
+def test_a_post_without_the_csrf_token_is_refused(desk: Desk) -> None:
+    press = desk.login("wang.wei")
+    press.goto(f"{desk.url}/desk/incidents/{desk.incident.id}")
+    before = _incident(desk)
+    target = f"{desk.url}/desk/incidents/{desk.incident.id}/transition"
+    form = {"version": str(before.version), "to": "dismissed", "reason": "test"}
+    for extra in ({}, {"csrf": "0" * 64}):
+        resp = press.request.post(target, form={**form, **extra}, max_redirects=0)
+        assert resp.status == 403
+        assert "CSRF" in resp.text()
+    # the same form with the page's token goes through
+    resp = press.request.post(target, form={**form, "csrf": _csrf(press)}, max_redirects=0)
+    assert resp.status == 303
+    after = _incident(desk)
+    assert (after.state, after.version) == (IncidentState.dismissed, before.version + 1)
+    # another browser's token does not work in this session
+    other = desk.login("zhao.lei")
+    other.goto(f"{desk.url}/desk/incidents/{desk.incident.id}")
+    resp = press.request.post(
+        target, form={**form, "to": "triaged", "version": str(after.version), "csrf": _csrf(other)}
+    )
+    assert resp.status == 403
+    assert _incident(desk).version == after.version
+
+
+def _tab_to(page: Page, selector: str, limit: int = 120) -> None:
+    """Press Tab until the focused element matches `selector` (keyboard only)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"{selector} never got the focus by Tab")
+
+
+def test_the_draft_flow_by_keyboard_alone(desk: Desk) -> None:
+    page = desk.browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
+    page.goto(f"{desk.url}/desk/queue")
+    page.keyboard.type("wang.wei")  # the login form focuses the user name
+    page.keyboard.press("Tab")
+    page.keyboard.type("correct horse battery staple")
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("who")).to_contain_text("wang.wei")
+
+    _tab_to(page, f"a[href='/desk/incidents/{desk.incident.id}']")
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("incident-title")).to_be_visible()
+    _tab_to(page, "[data-testid=new-draft]")
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("draft-state")).to_have_text("起草中")
+
+    _tab_to(page, "#text")
+    page.keyboard.press("Control+End")
+    page.keyboard.type("请广大市民理性看待，不信谣、不传谣。")
+    _tab_to(page, "#note")
+    page.keyboard.type("补充呼吁")
+    page.keyboard.press("Enter")  # submits the edit form
+    expect(page.get_by_test_id("sentences")).to_contain_text("理性看待")
+    shot(page, "09-keyboard-edit")
+
+    _tab_to(page, "[data-testid=submit]")
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("draft-state")).to_have_text("待审核")
+    draft = _draft(desk)
+    assert draft.state is DraftState.in_review and "理性看待" in draft.text
