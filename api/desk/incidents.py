@@ -230,15 +230,16 @@ def incident_context(request: Request, principal: Principal, incident_id: str) -
     )
     claim_ids = list(
         dict.fromkeys(
-            [*incident.claim_ids]
-            + [p.nlp.claim_match.claim_id for p in posts if p.nlp.claim_match]
+            [*incident.claim_ids] + [p.nlp.claim_match.claim_id for p in posts if p.nlp.claim_match]
         )
     )
     claims = [c for c in (store.get("claims", cid, Claim) for cid in claim_ids[:20]) if c]
     matched: dict[str, int] = {}
     for post in posts:
         if post.nlp.claim_match:
-            matched[post.nlp.claim_match.claim_id] = matched.get(post.nlp.claim_match.claim_id, 0) + 1
+            matched[post.nlp.claim_match.claim_id] = (
+                matched.get(post.nlp.claim_match.claim_id, 0) + 1
+            )
     drafts = list_drafts(store, incident.id)
     publications = list_publications(store, incident.id)
     effect: EffectReport | None = None

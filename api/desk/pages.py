@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 
 from api.auth import AuthRateLimit
 from api.desk.incidents import api_failure
-from api.desk.render import page, see_other
+from api.desk.render import VERDICT_NAMES, page, see_other
 from api.desk.session import (
     Approver,
     Csrf,
@@ -37,8 +37,6 @@ from triage.errors import AuthError
 from triage.users import authenticate, issue_session_token
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
-
-VERDICTS = {"false": "不实", "misleading": "误导", "true": "属实", "unverified": "待证实"}
 
 
 def _safe_next(value: str | None) -> str:
@@ -66,12 +64,14 @@ def login(
     try:
         user = authenticate(store, username.strip().lower(), password, now=now)
     except AuthError:
-        context = {"next": _safe_next(next), "why": None, "error": "用户名或密码错误，或账号已停用。"}
+        context = {
+            "next": _safe_next(next),
+            "why": None,
+            "error": "用户名或密码错误，或账号已停用。",
+        }
         return page(request, "login.html", context, status=401)
     ttl = timedelta(hours=settings.session_ttl_hours)
-    token, _ = issue_session_token(
-        user, settings.secret_key.get_secret_value(), now=now, ttl=ttl
-    )
+    token, _ = issue_session_token(user, settings.secret_key.get_secret_value(), now=now, ttl=ttl)
     response = see_other(_safe_next(next))
     set_session(request, response, token, int(ttl.total_seconds()))
     remember_nonce(request, response)
@@ -93,7 +93,7 @@ async def logout() -> Response:
 def _kb_context(request: Request, q: str) -> dict[str, Any]:
     store: Store = request.app.state.store
     hits = search_claims(store, q, size=20) if q else []
-    return {"q": q, "hits": hits, "verdicts": VERDICTS}
+    return {"q": q, "hits": hits, "verdicts": VERDICT_NAMES}
 
 
 @router.get("/kb", response_class=HTMLResponse)
@@ -155,7 +155,9 @@ def digests_page(request: Request, principal: Approver) -> Response:
 def _digest_dir(settings: Settings, kind: Kind, day: date) -> Any:
     directory = digest_dir(settings.data_dir, kind, day.isoformat())
     if not (directory / FILES["json"]).is_file():
-        raise DeskError(404, f"没有 {day} 的{'日报' if kind == 'daily' else '周报'}。", back="/desk/digests")
+        raise DeskError(
+            404, f"没有 {day} 的{'日报' if kind == 'daily' else '周报'}。", back="/desk/digests"
+        )
     return directory
 
 

@@ -71,6 +71,15 @@ ACTION_NAMES = {
 }
 
 
+VERDICT_NAMES = {"false": "不实", "misleading": "误导", "true": "属实", "unverified": "待证实"}
+
+
+def number(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
 def local_time(value: datetime | None, tz: ZoneInfo, fmt: str = "%m-%d %H:%M") -> str:
     if value is None:
         return "—"
@@ -103,6 +112,8 @@ def page(
         "severity_names": SEVERITY_NAMES,
         "component_names": COMPONENT_NAMES,
         "action_names": ACTION_NAMES,
+        "verdicts": VERDICT_NAMES,
+        "num": number,
         "t": lambda value, fmt="%m-%d %H:%M": local_time(value, tz, fmt),
         "now": datetime.now(UTC),
     }

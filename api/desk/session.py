@@ -157,9 +157,7 @@ class Need:
     def __init__(self, permission: str) -> None:
         self.permission = permission
 
-    async def __call__(
-        self, principal: Annotated[Principal, Depends(desk_principal)]
-    ) -> Principal:
+    async def __call__(self, principal: Annotated[Principal, Depends(desk_principal)]) -> Principal:
         try:
             return await Require(self.permission)(principal)
         except ApiError as exc:

@@ -5,6 +5,7 @@ flow by keyboard alone."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from playwright.sync_api import Page, expect
 
@@ -59,7 +60,9 @@ def test_two_people_take_a_rumor_from_the_queue_to_a_published_reply(desk: Desk)
 
     # the incident page: severity reasons, evidence, volume chart, claim match with its source
     press.get_by_role("link", name=desk.incident.title).click()
-    expect(press.get_by_test_id("evidence-post")).to_have_count(len(desk.incident.evidence_post_ids))
+    expect(press.get_by_test_id("evidence-post")).to_have_count(
+        len(desk.incident.evidence_post_ids)
+    )
     expect(press.get_by_test_id("volume-chart")).to_be_visible()
     expect(press.get_by_test_id("claim").first).to_contain_text("武汉发布")
     expect(press.locator("table.components tbody tr")).to_have_count(
@@ -234,7 +237,9 @@ def _tab_to(page: Page, selector: str, limit: int = 120) -> None:
     """Press Tab until the focused element matches `selector` (keyboard only)."""
     for _ in range(limit):
         page.keyboard.press("Tab")
-        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)", selector):
+        if page.evaluate(
+            "s => document.activeElement && document.activeElement.matches(s)", selector
+        ):
             return
     raise AssertionError(f"{selector} never got the focus by Tab")
 
@@ -269,3 +274,77 @@ def test_the_draft_flow_by_keyboard_alone(desk: Desk) -> None:
     expect(page.get_by_test_id("draft-state")).to_have_text("待审核")
     draft = _draft(desk)
     assert draft.state is DraftState.in_review and "理性看待" in draft.text
+
+
+def test_grounding_problem_on_its_sentence_then_an_officer_source_fixes_it(desk: Desk) -> None:
+    page = desk.login("wang.wei")
+    draft = _start_draft(desk, page)
+    fact = "全市3000家超市今日正常营业。"
+    page.fill("#text", draft.text + "\n" + fact)
+    page.get_by_role("button", name="保存新稿").click()
+    bad = page.locator(".sentence.is-error")
+    expect(bad).to_have_count(1)
+    expect(bad).to_contain_text("3000")
+    expect(bad.get_by_test_id("problem")).not_to_have_count(0)
+    shot(page, "10-grounding-problem")
+
+    # submitting is refused by the library's grounding check, and the page says why
+    page.get_by_test_id("submit").click()
+    expect(page.get_by_test_id("error-message")).to_contain_text("3000")
+    assert _draft(desk).state is DraftState.drafting
+    page.get_by_role("link", name="返回").click()
+
+    # the officer adds the authority's statement and cites it: the sentence is grounded
+    page.fill("#src-name", "市商务局")
+    page.fill("#src-text", "全市3000家超市今日正常营业，货源充足。")
+    page.fill("#src-url", "https://swj.example.gov.cn/notice/1")
+    page.select_option("#src-verdict", "false")
+    page.get_by_role("button", name="添加来源").click()
+    expect(page.get_by_test_id("sources")).to_contain_text("市商务局")
+    ref = max(s.ref for s in _draft(desk).sources)
+    text = _draft(desk).text.replace(fact, f"全市3000家超市今日正常营业[{ref}]。")
+    page.fill("#text", text)
+    page.get_by_role("button", name="保存新稿").click()
+    expect(page.locator(".sentence.is-error")).to_have_count(0)
+    page.get_by_test_id("submit").click()
+    expect(page.get_by_test_id("draft-state")).to_have_text("待审核")
+
+
+def test_knowledge_base_entry_and_search_and_the_digests(desk: Desk) -> None:
+    from digest.jobs import run_digest
+
+    boss = desk.login("li.na")
+    boss.goto(f"{desk.url}/desk/kb")
+    boss.fill("#kb-claim", "自来水检测出病毒")
+    boss.fill("#kb-answer", "市水务集团表示，全市自来水水质检测全部达标，未检出病毒。")
+    boss.select_option("#kb-verdict", "false")
+    boss.fill("#kb-source", "市水务集团")
+    boss.get_by_role("button", name="保存条目").click()
+    expect(boss.get_by_role("status")).to_contain_text("已保存条目")
+    # typing searches as you go (htmx), without leaving the page
+    boss.fill("#q", "自来水里有病毒吗")
+    expect(boss.get_by_test_id("kb-hit").first).to_contain_text("市水务集团")
+    expect(boss).to_have_url(re.compile(r"/desk/kb\?saved="))
+    shot(boss, "11-kb")
+    assert_csp_clean(boss)
+
+    # a press officer finds it but gets no entry form (supervisors only, as in the API)
+    press = desk.login("wang.wei")
+    press.goto(f"{desk.url}/desk/kb?q=自来水病毒")
+    expect(press.get_by_test_id("kb-hit").first).to_contain_text("市水务集团")
+    expect(press.locator("#kb-claim")).to_have_count(0)
+    expect(press.get_by_role("link", name="简报")).to_have_count(0)
+
+    # the supervisors' digests: listed, opened in the page with their charts
+    day = datetime.now(desk.settings.tz).date()
+    run_digest(desk.settings, desk.store, kind="daily", day=day, deliver=False)
+    boss.get_by_role("link", name="简报").click()
+    boss.get_by_test_id("digest-link").first.click()
+    expect(boss.get_by_test_id("digest-title")).to_contain_text("日报")
+    images = boss.locator("img.digest-chart")
+    expect(images.first).to_be_visible()
+    assert all(
+        boss.evaluate("img => img.complete && img.naturalWidth > 0", img.element_handle())
+        for img in images.all()
+    )
+    shot(boss, "12-digest")
