@@ -1,0 +1,66 @@
+"""Guards on the desk's routes (no browser): every state-changing route checks the CSRF token,
+every page but sign-in needs a session, and none of them is in the API's OpenAPI schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.desk import drafts, incidents, pages
+from api.desk.session import check_csrf, desk_principal
+from tests.conftest import make_settings, open_backend
+
+ROUTES = [r for m in (pages, incidents, drafts) for r in m.router.routes if isinstance(r, APIRoute)]
+PUBLIC = {
+    ("GET", "/desk/login"),
+    ("POST", "/desk/login"),
+    ("POST", "/desk/logout"),
+    ("GET", "/desk"),
+}
+
+
+def _calls(route: APIRoute) -> set[object]:
+    seen: set[object] = set()
+    todo = list(route.dependant.dependencies)
+    while todo:
+        dep = todo.pop()
+        seen.add(dep.call)
+        if hasattr(dep.call, "__call__") and hasattr(dep.call, "permission"):
+            seen.add(desk_principal)  # Need(...) depends on the session
+        todo.extend(dep.dependencies)
+    return seen
+
+
+def test_every_post_checks_csrf_and_every_page_needs_a_session() -> None:
+    assert len(ROUTES) >= 20
+    for route in ROUTES:
+        for method in route.methods:
+            calls = _calls(route)
+            if method == "POST":
+                assert check_csrf in calls, f"{method} {route.path} lacks the CSRF check"
+            if (method, route.path) not in PUBLIC:
+                assert desk_principal in calls, f"{method} {route.path} needs no session"
+
+
+def test_desk_is_not_in_the_openapi_schema_and_refuses_anonymous_posts(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    store = open_backend("sqlite", settings, None)
+    try:
+        with TestClient(create_app(settings, store=store), base_url="http://127.0.0.1") as client:
+            paths = client.get("/openapi.json").json()["paths"]
+            assert not [p for p in paths if p.startswith("/desk")]
+            page = client.get("/desk/queue", follow_redirects=False)
+            assert page.status_code == 303 and page.headers["location"].startswith("/desk/login")
+            # a forged cross-site post: no nonce cookie, no token -> refused before anything
+            client.cookies.clear()
+            resp = client.post("/desk/drafts/x/approve", data={"version": "1"})
+            assert resp.status_code == 403 and "CSRF" in resp.text
+            client.cookies.clear()
+            login = client.get("/desk/login")
+            cookie = login.headers["set-cookie"]
+            assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    finally:
+        store.close()
