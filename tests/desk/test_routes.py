@@ -28,8 +28,6 @@ def _calls(route: APIRoute) -> set[object]:
     while todo:
         dep = todo.pop()
         seen.add(dep.call)
-        if hasattr(dep.call, "__call__") and hasattr(dep.call, "permission"):
-            seen.add(desk_principal)  # Need(...) depends on the session
         todo.extend(dep.dependencies)
     return seen
 
