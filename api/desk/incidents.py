@@ -78,7 +78,12 @@ def api_failure(exc: ApiError | ValidationError | ConflictError | NotFound, back
     if isinstance(exc, NotFound):
         return DeskError(404, str(exc), title="未找到", back=back)
     titles = {403: "无权操作", 404: "未找到", 409: "无法执行", 422: "输入有误"}
-    return DeskError(exc.status, exc.message, title=titles.get(exc.status, "操作未完成"), back=back)
+    title = titles.get(exc.status, "操作未完成")
+    if exc.code == "four_eyes":
+        title = "四眼原则：须由另一位主管批准"
+    elif exc.code == "not_grounded":
+        title = "核查未通过：请先修正标出的句子"
+    return DeskError(exc.status, exc.message, title=title, back=back)
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,29 @@ from tests.conftest import ROOT, make_settings, open_backend
 from tests.response.factories import PASSWORD, make_users, rumor_incident
 
 SHOTS = ROOT / "reports" / "desk"
+# What the API's security headers set on every response: the desk must work under it.
+CSP = (
+    "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+
+
+class StrictCsp:
+    """ASGI wrapper adding the strict Content-Security-Policy header to every response."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def send_with_csp(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"content-security-policy", CSP.encode()),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_csp if scope["type"] == "http" else send)
 
 
 def chromium_path() -> str:
@@ -50,13 +73,24 @@ class Desk:
     settings: Settings
     incident: Incident
     browser: Browser
+    problems: list[str] = field(default_factory=list)
 
-    def login(self, username: str) -> Page:
-        """A fresh browser context (own cookies) signed in as `username`."""
+    def new_page(self, width: int = 1366, height: int = 900) -> Page:
+        """A fresh browser context (own cookies); CSP violations and script errors recorded."""
         context: BrowserContext = self.browser.new_context(
-            viewport={"width": 1366, "height": 900}, locale="zh-CN"
+            viewport={"width": width, "height": height}, locale="zh-CN"
         )
         page = context.new_page()
+        page.on(
+            "console",
+            lambda m: self.problems.append(m.text) if "Content Security Policy" in m.text else None,
+        )
+        page.on("pageerror", lambda e: self.problems.append(f"script error: {e}"))
+        return page
+
+    def login(self, username: str) -> Page:
+        """A fresh browser context signed in as `username`."""
+        page = self.new_page()
         page.goto(f"{self.url}/desk/queue")
         expect(page).to_have_url(re.compile(r"/desk/login"))
         page.fill("#username", username)
@@ -107,7 +141,10 @@ def desk(tmp_path: Path, browser: Browser) -> Iterator[Desk]:
     port = sock.getsockname()[1]
     settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
     config = uvicorn.Config(
-        create_app(settings, store=store), log_level="warning", lifespan="on", access_log=False
+        StrictCsp(create_app(settings, store=store)),
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -116,8 +153,10 @@ def desk(tmp_path: Path, browser: Browser) -> Iterator[Desk]:
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the desk server did not start"
         time.sleep(0.05)
+    desk = Desk(f"http://127.0.0.1:{port}", store, settings, incident, browser)
     try:
-        yield Desk(f"http://127.0.0.1:{port}", store, settings, incident, browser)
+        yield desk
+        assert desk.problems == [], "the pages broke the CSP or raised script errors"
     finally:
         for context in browser.contexts:
             context.close()

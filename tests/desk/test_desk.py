@@ -5,7 +5,7 @@ flow by keyboard alone."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Page, expect
 
@@ -30,6 +30,17 @@ def _csrf(page: Page) -> str:
     return page.locator("input[name=csrf]").first.get_attribute("value") or ""
 
 
+def _fits_a_tablet(page: Page, name: str) -> None:
+    """At a tablet's width (portrait) the page needs no sideways scrolling."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": 820, "height": 1180})
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 820, f"{page.url} is {width}px wide on a tablet"
+    shot(page, name)
+    if size:
+        page.set_viewport_size(size)
+
+
 def _start_draft(desk: Desk, page: Page) -> Draft:
     """From the queue to a new draft of the incident (as the signed-in officer)."""
     page.goto(f"{desk.url}/desk/queue")
@@ -51,6 +62,14 @@ def test_two_people_take_a_rumor_from_the_queue_to_a_published_reply(desk: Desk)
     expect(row.locator(".clock")).to_contain_text(re.compile(r"剩余 \d\d:\d\d:\d\d"))
     refresh = press.locator("#queue-rows").get_attribute("hx-get") or ""
     assert "category=rumor" in refresh
+    # a clock runs out: the next refresh (htmx) shows it red, the filter still applied
+    incident = _incident(desk)
+    running = next(c for c in incident.sla if c.met_at is None)
+    running.due_at = datetime.now(UTC) - timedelta(minutes=5)
+    desk.store.put("incidents", incident)
+    press.evaluate("htmx.trigger('#queue-rows', 'desk:refresh')")
+    expect(row.locator(".clock.breached")).to_contain_text("已超时")
+    assert "category=rumor" in (press.locator("#queue-rows").get_attribute("hx-get") or "")
     press.select_option("select[name=category]", "help_request")
     press.get_by_role("button", name="筛选").click()
     expect(press.get_by_test_id("queue-row")).to_have_count(0)
@@ -74,6 +93,7 @@ def test_two_people_take_a_rumor_from_the_queue_to_a_published_reply(desk: Desk)
     expect(press.locator(".meta")).to_contain_text("负责人：wang.wei")
     shot(press, "02-incident")
     assert_csp_clean(press)
+    _fits_a_tablet(press, "02-incident-tablet")
 
     # the draft: sentences with their citations, the citation table; submit for review
     press.get_by_test_id("new-draft").click()
@@ -82,6 +102,7 @@ def test_two_people_take_a_rumor_from_the_queue_to_a_published_reply(desk: Desk)
     expect(press.get_by_test_id("approve")).to_have_count(0)
     shot(press, "03-draft")
     assert_csp_clean(press)
+    _fits_a_tablet(press, "03-draft-tablet")
     press.get_by_test_id("submit").click()
     expect(press.get_by_test_id("draft-state")).to_have_text("待审核")
     assert _incident(desk).state is IncidentState.in_review
@@ -245,7 +266,7 @@ def _tab_to(page: Page, selector: str, limit: int = 120) -> None:
 
 
 def test_the_draft_flow_by_keyboard_alone(desk: Desk) -> None:
-    page = desk.browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
+    page = desk.new_page(1024, 768)
     page.goto(f"{desk.url}/desk/queue")
     page.keyboard.type("wang.wei")  # the login form focuses the user name
     page.keyboard.press("Tab")
@@ -348,3 +369,23 @@ def test_knowledge_base_entry_and_search_and_the_digests(desk: Desk) -> None:
         for img in images.all()
     )
     shot(boss, "12-digest")
+
+
+def test_four_eyes_a_supervisor_cannot_approve_their_own_text(desk: Desk) -> None:
+    chen = desk.login("chen.jie")
+    draft = _start_draft(desk, chen)
+    chen.fill("#text", draft.text.replace("近日，", "近期，"))
+    chen.get_by_role("button", name="保存新稿").click()
+    chen.get_by_test_id("submit").click()
+    expect(chen.get_by_test_id("four-eyes")).to_contain_text("chen.jie")
+    chen.get_by_test_id("approve").click()
+    expect(chen.get_by_role("heading", level=1)).to_contain_text("四眼原则")
+    expect(chen.get_by_test_id("error-message")).to_contain_text("chen.jie")
+    shot(chen, "13-four-eyes")
+    assert _draft(desk).state is DraftState.in_review
+
+    other = desk.login("li.na")
+    other.goto(f"{desk.url}/desk/drafts/{draft.id}")
+    other.get_by_test_id("approve").click()
+    expect(other.get_by_test_id("draft-state")).to_have_text("已批准")
+    assert _draft(desk).approved_by == "li.na"

@@ -27,6 +27,13 @@
     tick();
     window.setInterval(tick, 1000);
     document.body.addEventListener("htmx:afterSwap", tick);
+    // the queue's auto-refresh waits while someone is on a row (keyboard focus kept)
+    document.body.addEventListener("htmx:beforeRequest", function (event) {
+      var target = event.detail && event.detail.elt;
+      if (target && target.id === "queue-rows" && target.contains(document.activeElement)) {
+        event.preventDefault();
+      }
+    });
   });
   document.addEventListener("keydown", function (event) {
     if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) { return; }
