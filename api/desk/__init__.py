@@ -19,12 +19,28 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from api.desk import drafts, incidents, pages
 from api.desk.render import HERE, page, see_other
 from api.desk.session import DeskError, LoginRequired, clear_session
+
+
+def _page_for_desk(app: FastAPI, kind: type[Exception], status: int, title: str) -> None:
+    api_handler = app.exception_handlers[kind]
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        if not request.url.path.startswith("/desk"):
+            return await api_handler(request, exc)  # type: ignore[no-any-return]
+        code = getattr(exc, "status_code", status)
+        message = "表单不完整或格式不对，请返回后重试。" if status == 422 else "没有这个页面。"
+        context = {"title": title if code in (404, 422) else "出错了", "message": message}
+        return page(request, "error.html", {**context, "back": "/desk/queue"}, status=code)
+
+    app.add_exception_handler(kind, handler)
 
 
 def install_desk(app: FastAPI) -> None:
@@ -38,6 +54,13 @@ def install_desk(app: FastAPI) -> None:
     async def _desk_error(request: Request, exc: DeskError) -> Response:
         context = {"title": exc.title, "message": exc.message, "back": exc.back}
         return page(request, "error.html", context, status=exc.status)
+
+    # Malformed desk forms and unknown desk pages get a page too; the API keeps its JSON shape.
+    for kind, status, title in (
+        (RequestValidationError, 422, "输入有误"),
+        (StarletteHTTPException, 404, "未找到"),
+    ):
+        _page_for_desk(app, kind, status, title)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:

@@ -78,12 +78,13 @@ def api_failure(exc: ApiError | ValidationError | ConflictError | NotFound, back
     if isinstance(exc, NotFound):
         return DeskError(404, str(exc), title="未找到", back=back)
     titles = {403: "无权操作", 404: "未找到", 409: "无法执行", 422: "输入有误"}
-    title = titles.get(exc.status, "操作未完成")
+    title, message = titles.get(exc.status, "操作未完成"), exc.message
     if exc.code == "four_eyes":
         title = "四眼原则：须由另一位主管批准"
+        message = f"起草或修改过本稿的人不能批准它，请另一位值班主管审核。（{exc.message}）"
     elif exc.code == "not_grounded":
         title = "核查未通过：请先修正标出的句子"
-    return DeskError(exc.status, exc.message, title=title, back=back)
+    return DeskError(exc.status, message, title=title, back=back)
 
 
 # --------------------------------------------------------------------------------------------

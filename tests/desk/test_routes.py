@@ -62,3 +62,22 @@ def test_desk_is_not_in_the_openapi_schema_and_refuses_anonymous_posts(tmp_path:
             assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
     finally:
         store.close()
+
+
+def test_desk_errors_are_pages_and_the_api_keeps_its_error_shape(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    store = open_backend("sqlite", settings, None)
+    try:
+        with TestClient(create_app(settings, store=store), base_url="http://127.0.0.1") as client:
+            missing = client.get("/desk/no-such-page")
+            assert missing.status_code == 404 and "没有这个页面" in missing.text
+            api = client.get("/api/v1/no-such-route")
+            assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
+            login = client.get("/desk/login")
+            token = login.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            bad = client.post("/desk/login", data={"csrf": token})  # no user name, no password
+            assert bad.status_code == 422 and "表单不完整" in bad.text
+            api_bad = client.post("/api/v1/auth/login", json={})
+            assert api_bad.status_code == 422 and api_bad.json()["error"]["code"] == "invalid_input"
+    finally:
+        store.close()
