@@ -16,6 +16,7 @@ The desk's routes are not in the OpenAPI schema: the API stays the way in for sc
 
 from __future__ import annotations
 
+import inspect
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -34,7 +35,8 @@ def _page_for_desk(app: FastAPI, kind: type[Exception], status: int, title: str)
 
     async def handler(request: Request, exc: Exception) -> Response:
         if not request.url.path.startswith("/desk"):
-            return await api_handler(request, exc)  # type: ignore[no-any-return]
+            answer = api_handler(request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
         code = getattr(exc, "status_code", status)
         message = "表单不完整或格式不对，请返回后重试。" if status == 422 else "没有这个页面。"
         context = {"title": title if code in (404, 422) else "出错了", "message": message}
