@@ -99,10 +99,7 @@ def draft_context(
         if principal.can("approve" if a in APPROVER_ACTIONS else "work")
     ]
     templates = config.templates
-    previews = {
-        channel: export(draft, CHANNEL_FORMATS.get(channel, "plain"), weibo_max_chars=140).text
-        for channel in ("weibo",)
-    }
+    weibo = export(draft, CHANNEL_FORMATS["weibo"], weibo_max_chars=config.weibo_max_chars)
     return {
         "draft": draft,
         "incident": incident,
@@ -115,7 +112,7 @@ def draft_context(
         "channels": CHANNELS,
         "publications": list_publications(store, draft.incident_id),
         "conflict": conflict,
-        "previews": previews,
+        "weibo": weibo,
         "submitted_by": next((r.by for r in reversed(draft.reviews) if r.action == "submit"), None),
     }
 

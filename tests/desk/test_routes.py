@@ -81,3 +81,35 @@ def test_desk_errors_are_pages_and_the_api_keeps_its_error_shape(tmp_path: Path)
             assert api_bad.status_code == 422 and api_bad.json()["error"]["code"] == "invalid_input"
     finally:
         store.close()
+
+
+def test_the_demo_prints_desk_logins_that_work(tmp_path: Path) -> None:
+    import re
+
+    from rich.console import Console
+
+    from cli.demo import show_desk_logins
+
+    settings = make_settings(tmp_path)
+    store = open_backend("sqlite", settings, None)
+    try:
+        console = Console(record=True, width=200)
+        for _ in range(2):  # a second run gives fresh passwords to the same users
+            show_desk_logins(settings, store, console, "http://127.0.0.1:8000")
+        lines = console.export_text().splitlines()
+        assert lines[0].endswith("http://127.0.0.1:8000/desk")
+        logins = dict(re.findall(r"login: (demo-\w+) / (\S+)", "\n".join(lines[-2:])))
+        assert set(logins) == {"demo-press", "demo-supervisor"}
+        with TestClient(create_app(settings, store=store), base_url="http://127.0.0.1") as client:
+            for username, password in logins.items():
+                client.cookies.clear()
+                form = client.get("/desk/login").text
+                token = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+                resp = client.post(
+                    "/desk/login",
+                    data={"csrf": token, "username": username, "password": password},
+                )
+                assert resp.status_code == 200 and username in resp.text
+                assert str(resp.url).endswith("/desk/queue")
+    finally:
+        store.close()
