@@ -156,8 +156,8 @@ def help_samples() -> list[dict[str, str]]:
 
 def evaluate_help(folder: Path) -> dict[str, Any]:
     """Score the hand-labeled samples; write metrics.json and model_card.md into `folder`."""
+    from analysis.text import normalize
     from nlp.metrics import classification_metrics
-    from nlp.text import normalize
 
     clf = HelpClassifier.load(folder)
     samples = help_samples()
