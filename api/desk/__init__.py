@@ -69,7 +69,7 @@ def install_desk(app: FastAPI) -> None:
         if request.method == "GET" and request.headers.get("HX-Request") != "true":
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             response: Response = see_other(
-                f"/desk/login?next={quote(target, safe='')}&why={quote(exc.reason, safe='')}"
+                f"/desk/login?next={quote(target, safe='')}&why={exc.code}"
             )
         else:
             context = {"title": "请先登录", "message": exc.reason, "back": "/desk/login"}

@@ -18,6 +18,7 @@ from api.auth import AuthRateLimit
 from api.desk.incidents import api_failure
 from api.desk.render import VERDICT_NAMES, page, see_other
 from api.desk.session import (
+    LOGIN_REASONS,
     Approver,
     Csrf,
     DeskError,
@@ -48,7 +49,8 @@ def _safe_next(value: str | None) -> str:
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request, next: str | None = None, why: str | None = None) -> Response:
-    return page(request, "login.html", {"next": _safe_next(next), "why": why, "error": None})
+    reason = LOGIN_REASONS.get(why or "")
+    return page(request, "login.html", {"next": _safe_next(next), "why": reason, "error": None})
 
 
 @router.post("/login", dependencies=[Csrf, AuthRateLimit])

@@ -47,12 +47,21 @@ class DeskError(Exception):
         self.back = back
 
 
-class LoginRequired(Exception):
-    """No valid session: GET pages redirect to the sign-in page, POSTs get 401."""
+LOGIN_REASONS = {
+    "login": "请先登录。",
+    "expired": "登录已失效（过期、账号停用或密码已改），请重新登录。",
+    "service": "服务账号不能登录工作台。",
+}
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+
+class LoginRequired(Exception):
+    """No valid session: GET pages redirect to the sign-in page, POSTs get 401. `code` is a
+    key of LOGIN_REASONS (the sign-in page shows only those fixed texts)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(LOGIN_REASONS[code])
+        self.code = code
+        self.reason = LOGIN_REASONS[code]
 
 
 def _settings(request: Request) -> Settings:
@@ -130,7 +139,7 @@ async def desk_principal(request: Request) -> Principal:
     """The signed-in person, from the session cookie (the API's token check, cached alike)."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
-        raise LoginRequired("请先登录")
+        raise LoginRequired("login")
     cache = principal_cache(request.app)
     principal = cache.get(token)
     if principal is None:
@@ -142,11 +151,11 @@ async def desk_principal(request: Request) -> Principal:
                 token,
                 now=datetime.now(UTC),
             )
-        except AuthError as exc:
-            raise LoginRequired(f"登录已失效，请重新登录（{exc}）") from None
+        except AuthError:
+            raise LoginRequired("expired") from None
         cache.put(token, principal)
     if not principal.can("account"):
-        raise LoginRequired("服务账号不能登录工作台")
+        raise LoginRequired("service")
     request.state.principal = principal
     return principal
 

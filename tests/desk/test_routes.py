@@ -113,3 +113,29 @@ def test_the_demo_prints_desk_logins_that_work(tmp_path: Path) -> None:
                 assert str(resp.url).endswith("/desk/queue")
     finally:
         store.close()
+
+
+def test_disabling_a_user_ends_their_desk_session(tmp_path: Path) -> None:
+    from tests.auth import bearer, make_tokens
+    from tests.response.factories import PASSWORD, make_users
+
+    settings = make_settings(tmp_path)
+    store = open_backend("sqlite", settings, None)
+    try:
+        make_users(store, settings)
+        tokens = make_tokens(store, settings)
+        with TestClient(create_app(settings, store=store), base_url="http://127.0.0.1") as client:
+            form = client.get("/desk/login").text
+            token = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            client.post(
+                "/desk/login", data={"csrf": token, "username": "wang.wei", "password": PASSWORD}
+            )
+            assert client.get("/desk/queue", follow_redirects=False).status_code == 200
+            resp = client.post("/api/v1/users/wang.wei/disable", headers=bearer(tokens["admin"]))
+            assert resp.status_code == 200, resp.text
+            page = client.get("/desk/queue", follow_redirects=False)
+            assert page.status_code == 303
+            assert page.headers["location"].endswith("why=expired")
+            assert "登录已失效" in client.get(page.headers["location"]).text
+    finally:
+        store.close()
