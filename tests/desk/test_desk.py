@@ -70,9 +70,30 @@ def test_two_people_take_a_rumor_from_the_queue_to_a_published_reply(desk: Desk)
     press.evaluate("htmx.trigger('#queue-rows', 'desk:refresh')")
     expect(row.locator(".clock.breached")).to_contain_text("已超时")
     assert "category=rumor" in (press.locator("#queue-rows").get_attribute("hx-get") or "")
+    # while the keyboard focus is on a row the refresh waits (the focus is not thrown away)
+    stamp = press.locator("#queue-rows").get_attribute("data-generated")
+    row.get_by_role("link").focus()
+    press.evaluate("htmx.trigger('#queue-rows', 'desk:refresh')")
+    press.wait_for_timeout(500)
+    assert press.locator("#queue-rows").get_attribute("data-generated") == stamp
+    assert press.evaluate("document.activeElement.tagName") == "A"
+    press.evaluate("document.activeElement.blur()")
+    press.evaluate("htmx.trigger('#queue-rows', 'desk:refresh')")
+    expect(press.locator("#queue-rows")).not_to_have_attribute("data-generated", stamp or "")
     press.select_option("select[name=category]", "help_request")
     press.get_by_role("button", name="筛选").click()
     expect(press.get_by_test_id("queue-row")).to_have_count(0)
+    # each filter, through the URL the form builds: a matching value shows it, another hides it
+    incident = _incident(desk)
+    for name, hit, miss in (
+        ("state", incident.state.value, "closed"),
+        ("severity", str(incident.severity), str(incident.severity % 4 + 1)),
+        ("team", incident.team, "hotline"),
+        ("jurisdiction", incident.jurisdiction, "110101"),
+    ):
+        for value, count in ((hit, 1), (miss, 0)):
+            press.goto(f"{desk.url}/desk/queue?{name}={value}")
+            expect(press.get_by_test_id("queue-row")).to_have_count(count)
     press.goto(f"{desk.url}/desk/queue")
     shot(press, "01-queue")
     assert_csp_clean(press)
