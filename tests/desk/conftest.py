@@ -25,9 +25,21 @@ from api.app import create_app
 from store import Settings, Store
 from store.records import Incident
 from tests.conftest import ROOT, make_settings, open_backend
-from tests.response.factories import PASSWORD, make_users, rumor_incident
+from tests.response.factories import USERS, rumor_incident
+from triage.users import add_user
 
 SHOTS = ROOT / "reports" / "desk"
+PASSWORD = "Desk-sign-in-Qx7mN2v"
+
+
+def make_office(store: Store) -> None:
+    """The reply tests' office (two press officers, two supervisors, a patrol officer), each
+    with a password: the desk signs in through its form."""
+    now = datetime.now(UTC)
+    for name, role in USERS.items():
+        add_user(store, name, role, password=PASSWORD, now=now, actor="test")
+
+
 # What the API's security headers set on every response: the desk must work under it.
 CSP = (
     "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
@@ -135,7 +147,7 @@ def _free_socket() -> socket.socket:
 def desk(tmp_path: Path, browser: Browser) -> Iterator[Desk]:
     settings = make_settings(tmp_path)
     store = open_backend("sqlite", settings, None)
-    make_users(store, settings)
+    make_office(store)
     incident = rumor_incident(store, settings, datetime.now(UTC).replace(microsecond=0))
     sock = _free_socket()
     port = sock.getsockname()[1]

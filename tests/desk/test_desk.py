@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from playwright.sync_api import Page, expect
 
 from store.records import Draft, DraftState, Incident, IncidentState, Publication
-from tests.desk.conftest import Desk, assert_csp_clean, shot
+from tests.desk.conftest import PASSWORD, Desk, assert_csp_clean, shot
 from triage.replies.drafts import list_drafts
 
 
@@ -293,7 +293,7 @@ def test_the_draft_flow_by_keyboard_alone(desk: Desk) -> None:
     page.goto(f"{desk.url}/desk/queue")
     page.keyboard.type("wang.wei")  # the login form focuses the user name
     page.keyboard.press("Tab")
-    page.keyboard.type("correct horse battery staple")
+    page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("who")).to_contain_text("wang.wei")
 

@@ -117,12 +117,12 @@ def test_the_demo_prints_desk_logins_that_work(tmp_path: Path) -> None:
 
 def test_disabling_a_user_ends_their_desk_session(tmp_path: Path) -> None:
     from tests.auth import bearer, make_tokens
-    from tests.response.factories import PASSWORD, make_users
+    from tests.desk.conftest import PASSWORD, make_office
 
     settings = make_settings(tmp_path)
     store = open_backend("sqlite", settings, None)
     try:
-        make_users(store, settings)
+        make_office(store)
         tokens = make_tokens(store, settings)
         with TestClient(create_app(settings, store=store), base_url="http://127.0.0.1") as client:
             form = client.get("/desk/login").text
