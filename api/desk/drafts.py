@@ -31,6 +31,7 @@ from triage.replies.drafts import ReplyConfig
 from triage.replies.exports import export
 from triage.replies.follow import get_incident
 from triage.replies.grounding import check_text, split_sentences
+from triage.replies.llm import LlmClient, rewrite_draft
 from triage.users import Principal
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
@@ -107,6 +108,7 @@ def draft_context(
         "title_problems": title_problems,
         "actions": actions,
         "can_work": principal.can("work"),
+        "llm": LlmClient.from_settings(request.app.state.settings) is not None,
         "can_approve": principal.can("approve"),
         "templates": {name: templates.info(name).label for name in templates.names()},
         "channels": CHANNELS,
@@ -350,4 +352,31 @@ def publish(
             config=_config(request),
             url=url.strip() or None,
         ),
+    )
+
+
+@router.post("/drafts/{draft_id}/rewrite", dependencies=[Csrf])
+def rewrite(
+    request: Request,
+    draft_id: str,
+    principal: Worker,
+    version: Annotated[int, Form()],
+    instructions: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """The configured LLM rewrites for tone and length; kept only if still grounded (the
+    outcome shows on the editor either way)."""
+    settings: Settings = request.app.state.settings
+    return _act(
+        request,
+        draft_id,
+        lambda: rewrite_draft(
+            request.app.state.store,
+            draft_id,
+            expected_version=version,
+            client=LlmClient.from_settings(settings),
+            actor=principal.username,
+            now=datetime.now(UTC),
+            config=_config(request),
+            instructions=instructions.strip() or None,
+        )[0],
     )

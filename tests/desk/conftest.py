@@ -6,14 +6,16 @@ Screenshots go to reports/desk/ (gitignored; CI keeps it as an artifact)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +138,45 @@ def assert_csp_clean(page: Page) -> None:
     assert foreign == [], f"{page.url}: assets from elsewhere: {foreign}"
 
 
+@dataclass
+class ChatServer:
+    """An OpenAI-compatible chat-completions endpoint on 127.0.0.1: it answers with the
+    original draft passed through `edit` (the test chooses a grounded or a bad rewrite)."""
+
+    url: str = ""
+    edit: Callable[[str], str] = lambda original: original
+    requests: int = 0
+
+
+@pytest.fixture
+def chat_server() -> Iterator[ChatServer]:
+    state = ChatServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            state.requests += 1
+            original = body["messages"][-1]["content"].split("原稿：\n", 1)[-1]
+            message = {"role": "assistant", "content": state.edit(original)}
+            data = json.dumps({"choices": [{"index": 0, "message": message}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
 def _free_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -144,8 +185,10 @@ def _free_socket() -> socket.socket:
 
 
 @pytest.fixture
-def desk(tmp_path: Path, browser: Browser) -> Iterator[Desk]:
-    settings = make_settings(tmp_path)
+def desk(tmp_path: Path, browser: Browser, chat_server: ChatServer) -> Iterator[Desk]:
+    settings = make_settings(
+        tmp_path, llm_url=chat_server.url, llm_model="test-model", llm_timeout_seconds=5.0
+    )
     store = open_backend("sqlite", settings, None)
     make_office(store)
     incident = rumor_incident(store, settings, datetime.now(UTC).replace(microsecond=0))

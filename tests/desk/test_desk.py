@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from playwright.sync_api import Page, expect
 
 from store.records import Draft, DraftState, Incident, IncidentState, Publication
-from tests.desk.conftest import PASSWORD, Desk, assert_csp_clean, shot
+from tests.desk.conftest import PASSWORD, ChatServer, Desk, assert_csp_clean, shot
 from triage.replies.drafts import list_drafts
 
 
@@ -412,3 +412,30 @@ def test_four_eyes_a_supervisor_cannot_approve_their_own_text(desk: Desk) -> Non
     other.get_by_test_id("approve").click()
     expect(other.get_by_test_id("draft-state")).to_have_text("已批准")
     assert _draft(desk).approved_by == "li.na"
+
+
+def test_llm_rewrite_kept_only_while_grounded(desk: Desk, chat_server: ChatServer) -> None:
+    page = desk.login("wang.wei")
+    draft = _start_draft(desk, page)
+
+    # a rewrite that adds a number no source states: refused, the draft stands, reason shown
+    chat_server.edit = lambda original: original + "\n全市共有5000家超市。"
+    page.get_by_test_id("rewrite").click()
+    expect(page.get_by_test_id("rewrite-note")).to_contain_text("rejected")
+    after = _draft(desk)
+    assert (after.text, after.revision) == (draft.text, 1)
+
+    # a grounded one (wording only): a new revision by the officer who asked, origin llm
+    chat_server.edit = lambda original: original.replace("近日，", "近期，")
+    page.fill("input[name=instructions]", "更简短")
+    page.get_by_test_id("rewrite").click()
+    expect(page.get_by_test_id("rewrite-note")).to_contain_text("accepted")
+    expect(page.get_by_test_id("sentences")).to_contain_text("近期，")
+    rewritten = _draft(desk)
+    assert (rewritten.revision, rewritten.revisions[-1].origin, rewritten.last_editor) == (
+        2,
+        "llm",
+        "wang.wei",
+    )
+    assert chat_server.requests == 2
+    shot(page, "14-rewrite")
