@@ -87,6 +87,7 @@ def run_demo(
             markup=False,
             soft_wrap=True,
         )
+        show_desk_logins(settings, store, console, base)
         uvicorn.run(create_app(settings, store=store), host=settings.api_host, port=port)
 
 
@@ -232,6 +233,31 @@ def demo_token(settings: Settings, store: Store) -> str:
         user, settings.secret_key.get_secret_value(), now=now, ttl=timedelta(hours=8)
     )
     return token
+
+
+DESK_DEMO_USERS = (
+    ("demo-press", "press", "演示新闻发言人"),
+    ("demo-supervisor", "supervisor", "演示值班主管"),
+)
+
+
+def show_desk_logins(settings: Settings, store: Store, console: Console, base: str) -> None:
+    """The desk's URL and a press and a supervisor login (a fresh password on every run)."""
+    import secrets
+
+    from store.records import Role
+    from triage.users import add_user, get_user, set_password
+
+    now = datetime.now(UTC)
+    console.print(f"desk (web pages for press officers and supervisors): {base}/desk", markup=False)
+    for username, role, name in DESK_DEMO_USERS:
+        password = secrets.token_urlsafe(9)
+        if get_user(store, username) is None:
+            add_user(store, username, Role(role), password=password, now=now, actor="demo",
+                     display_name=name)  # fmt: skip
+        else:
+            set_password(store, username, password, now=now, actor="demo")
+        console.print(f"  {role:10} login: {username} / {password}", markup=False)
 
 
 def show_digest(settings: Settings, store: Store, posts: list[Post], console: Console) -> None:
