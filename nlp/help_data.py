@@ -149,9 +149,7 @@ def draw_sample(
             chosen = [p for p in rng.sample(members, take) if p.key not in skip]
             for p in chosen:
                 out.append(
-                    LabelledPost(
-                        p.key, dataset, p.id, stratum, len(members) / take, "none", p.text
-                    )
+                    LabelledPost(p.key, dataset, p.id, stratum, len(members) / take, "none", p.text)
                 )
     return out
 

@@ -110,6 +110,12 @@ def load_dataset(labels: Path, data_root: Path, threshold: float) -> Dataset:
 
 
 # -- model ------------------------------------------------------------------------------------
+@dataclass
+class _Fitted:
+    clf: Any  # sklearn LogisticRegression
+    cols: np.ndarray  # the feature columns it was fitted on
+
+
 class Fitter:
     """Featurizes once, fits a softmax regression on any subset of rows."""
 
@@ -123,29 +129,37 @@ class Fitter:
         self.X = csr_matrix(hstack([text, csr_matrix(self.dense)]).tocsr())
         self.n_text = text.shape[1]
 
-    def fit(self, idx: np.ndarray, C: float, weighting: str):  # type: ignore[no-untyped-def]
+    def fit(self, idx: np.ndarray, C: float, weighting: str) -> _Fitted:
+        """Softmax regression on rows `idx`, over the columns those rows use (the hashed space
+        is mostly empty on a few hundred posts; fitting on the used columns is 3x faster)."""
         from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
 
-        clf = LogisticRegression(
-            C=C,
-            class_weight=self.cfg.get("class_weight"),
-            max_iter=3000,
-        )
+        cols = np.unique(self.X[idx].indices)
+        clf = LogisticRegression(C=C, class_weight=self.cfg.get("class_weight"), max_iter=3000)
         sw = self.data.w[idx] / self.data.w[idx].mean() if weighting == "sampling" else None
-        y = self.data.y[idx]
-        clf.fit(self.X[idx], y, sample_weight=sw)
-        return clf
+        with threadpool_limits(1):  # BLAS threads only contend on a shared machine
+            clf.fit(self.X[idx][:, cols], self.data.y[idx], sample_weight=sw)
+        return _Fitted(clf, cols)
 
-    def proba(self, clf, idx: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def proba(self, fitted: _Fitted, idx: np.ndarray) -> np.ndarray:
         p = np.zeros((len(idx), len(CLASSES)))
-        p[:, clf.classes_] = clf.predict_proba(self.X[idx])
+        p[:, fitted.clf.classes_] = fitted.clf.predict_proba(self.X[idx][:, fitted.cols])
         return p
 
-    def to_model(self, clf, version: str, thresholds: dict[str, float], meta: dict) -> HelpModel:  # type: ignore[no-untyped-def]
+    def to_model(
+        self, fitted: _Fitted, version: str, thresholds: dict[str, float], meta: dict[str, Any]
+    ) -> HelpModel:
+        clf = fitted.clf
         coef = np.zeros((len(CLASSES), self.X.shape[1]))
         bias = np.zeros(len(CLASSES))
-        coef[clf.classes_] = clf.coef_
-        bias[clf.classes_] = clf.intercept_
+        if len(clf.classes_) == 2:  # binary: one row, the second class against the first
+            coef[clf.classes_[1], fitted.cols] = clf.coef_[0]
+            bias[clf.classes_[1]] = clf.intercept_[0]
+        else:
+            for row, k in enumerate(clf.classes_):
+                coef[k, fitted.cols] = clf.coef_[row]
+                bias[k] = clf.intercept_[row]
         scale = float(self.cfg.get("rule_scale", 1.0))
         return HelpModel(
             version=version,
@@ -192,13 +206,13 @@ def choose_thresholds(probs: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict[s
     return out
 
 
-def _folds(data: Dataset, idx: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def _folds(
+    data: Dataset, idx: np.ndarray, k: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     from sklearn.model_selection import StratifiedGroupKFold
 
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    return [
-        (idx[a], idx[b]) for a, b in splitter.split(idx, data.y[idx], groups=data.groups[idx])
-    ]
+    return [(idx[a], idx[b]) for a, b in splitter.split(idx, data.y[idx], groups=data.groups[idx])]
 
 
 def select(
@@ -292,13 +306,18 @@ def rule_predictions(texts: Sequence[str]) -> np.ndarray:
 
 
 # -- the workflow -----------------------------------------------------------------------------
-def build_fitter(data: Dataset, data_root: Path, cfg: dict, progress: Callable[[str], None]) -> Fitter:
+def build_fitter(
+    data: Dataset, data_root: Path, cfg: dict, progress: Callable[[str], None]
+) -> Fitter:
     featurizer = Featurizer(**cfg["features"])
-    progress("idf over the unlabelled pool of epidemic-era posts")
-    pool = load_pool(data_root)
-    norm = [p.norm for p in pool]
-    toks = [segment(t) for t in norm] if featurizer.words else None
-    idf = document_frequency_idf(featurizer.hashes(norm, toks))
+    if cfg.get("idf", "pool") == "pool":
+        progress("idf over the unlabelled pool of epidemic-era posts")
+        pool = load_pool(data_root)
+        norm = [p.norm for p in pool]
+        toks = [segment(t) for t in norm] if featurizer.words else None
+        idf = document_frequency_idf(featurizer.hashes(norm, toks))
+    else:  # `labelled`: idf over the labelled posts only (quick; used by the tests)
+        idf = document_frequency_idf(featurizer.hashes(data.texts, data.tokens))
     return Fitter(data, featurizer, idf, cfg)
 
 
@@ -312,7 +331,15 @@ def cross_validate(fitter: Fitter, cfg: dict, progress: Callable[[str], None]) -
         C, weighting, th, inner = select(fitter, tr, cfg, seed + k + 1)
         clf = fitter.fit(tr, C, weighting)
         pred[te] = _labels(fitter.proba(clf, te), th)
-        chosen.append({"fold": k, "C": C, "weighting": weighting, "thresholds": th, "inner_f1": round(inner, 3)})
+        chosen.append(
+            {
+                "fold": k,
+                "C": C,
+                "weighting": weighting,
+                "thresholds": th,
+                "inner_f1": round(inner, 3),
+            }
+        )
         progress(f"outer fold {k + 1}: C={C} weighting={weighting} thresholds={th}")
     B, strata = int(cfg["bootstrap"]), data.strata
     rules = rule_predictions(data.texts)
@@ -336,7 +363,7 @@ def cross_source(fitter: Fitter, cfg: dict, progress: Callable[[str], None]) -> 
         rules = rule_predictions([data.texts[i] for i in te])
         B = int(cfg["bootstrap"]) // 4
         out[held] = {
-            "n": int(len(te)),
+            "n": len(te),
             "positives": {c: int((data.y[te] == CLASSES.index(c)).sum()) for c in POSITIVE},
             "model": report(data.y[te], pred, data.w[te], data.strata[te], B, seed),
             "rules": report(data.y[te], rules, data.w[te], data.strata[te], B, seed),
@@ -352,9 +379,12 @@ def train_help(
     config: Path | None = None,
     labels: Path | None = None,
     evaluate: bool = True,
+    fit: bool = True,
     progress: Callable[[str], None] = lambda m: None,
 ) -> dict[str, Any]:
-    """The whole workflow: protocol metrics, then the shipped model; writes the model folder."""
+    """The whole workflow: protocol metrics (`evaluate`), then the shipped model (`fit`);
+    writes the model folder (without `fit`, only metrics.json and the card, describing the
+    model already in `out`)."""
     from nlp.help_card import render_help_card
 
     config_path = config or default_config_path()
@@ -378,16 +408,22 @@ def train_help(
         cv = cross_validate(fitter, cfg, progress)
         metrics["protocol"] = {k: v for k, v in cv.items() if k != "predictions"}
         metrics["cross_source"] = cross_source(fitter, cfg, progress)
-    seed = int(cfg["seed"])
-    C, weighting, th, inner = select(fitter, np.arange(len(data.y)), cfg, seed)
-    clf = fitter.fit(np.arange(len(data.y)), C, weighting)
-    metrics["shipped"] = {"C": C, "weighting": weighting, "thresholds": th, "inner_f1": round(inner, 3)}
-    model = fitter.to_model(clf, str(cfg["version"]), th, {"C": C, "weighting": weighting})
-    if out.exists():
-        for name in ("weights.npz", "meta.json"):
-            (out / name).unlink(missing_ok=True)
-    model.save(out)
-    shutil.copyfile(config_path, out / "config.yaml")
+    if fit:
+        seed = int(cfg["seed"])
+        C, weighting, th, inner = select(fitter, np.arange(len(data.y)), cfg, seed)
+        clf = fitter.fit(np.arange(len(data.y)), C, weighting)
+        metrics["shipped"] = {
+            "C": C,
+            "weighting": weighting,
+            "thresholds": th,
+            "inner_f1": round(inner, 3),
+        }
+        model = fitter.to_model(clf, str(cfg["version"]), th, {"C": C, "weighting": weighting})
+        model.save(out)
+        shutil.copyfile(config_path, out / "config.yaml")
+    else:
+        shipped = HelpModel.load(out)
+        metrics["shipped"] = {"version": shipped.version, "thresholds": shipped.thresholds}
     (out / "metrics.json").write_text(
         json.dumps(metrics, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
     )
