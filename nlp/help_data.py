@@ -16,7 +16,7 @@ Posts were drawn in three rounds: (1) every rule hit, a seeded random sample of 
 and of the rest (then defined without `strong` and `plea`), spread over the datasets in
 proportion to their sizes; (2) a seeded sample of the `strong` posts; (3) every `plea` post.
 A post's `weight` is 1 / its probability of being drawn in any round (Horvitz-Thompson), so
-weighted counts estimate counts over the whole pool of 19,888 posts.
+weighted counts estimate counts over the whole pool of 19,897 posts.
 The labelling guide is `nlp/models/help/LABELLING.md`.
 """
 

@@ -161,3 +161,9 @@ def test_training_workflow_end_to_end_on_a_slice(tmp_path: Path) -> None:
     preds = model.predict([normalize("求助！老人断药三天了，谁能帮帮忙")])
     assert preds[0]["label"] in CLASSES
     assert "tingfeng nlp train-help" in (out / "model_card.md").read_text("utf-8")
+    # `tingfeng nlp evaluate help`: the protocol again, describing the model already there
+    weights = (out / "weights.npz").read_bytes()
+    again = train_help(SHARED, out, config=config, labels=labels, fit=False)
+    assert again["protocol"] == metrics["protocol"]
+    assert again["shipped"]["thresholds"] == model.thresholds
+    assert (out / "weights.npz").read_bytes() == weights
