@@ -13,8 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from cli.bench import app as bench_app
-from cli.context import load_settings, store_from
+from bench.cli import app as bench_app
 from cli.errors import USER_ERRORS
 from crawlers.cli import crawl_command, sources_app
 from dashboards.cli import app as dashboards_app
@@ -22,6 +21,7 @@ from digest.cli import digest_command, report_app
 from nlp.cli import app as nlp_app
 from nlp.kb_cli import app as kb_app
 from nlp.kb_cli import topics_app
+from store.context import load_settings, store_from
 from triage.cli import playbook_app, triage_app, users_app
 
 app = typer.Typer(
@@ -116,7 +116,7 @@ def ingest(
 
     Example: tingfeng ingest partner_posts.jsonl
     """
-    from store.ingest import ingest_posts, read_jsonl
+    from ingest.posts import ingest_posts, read_jsonl
 
     settings = load_settings()
     posts = read_jsonl(file, settings)

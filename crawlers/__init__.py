@@ -3,7 +3,7 @@
 Flow of one crawl (one process per crawl: the Twisted reactor cannot restart):
 
     sources.yaml -> spider (feed, html, json_api; weibo, tieba adapters) -> PostItem
-        -> NormalizePipeline (HTML -> text, dates, counts; `store.ingest.build_post`)
+        -> NormalizePipeline (HTML -> text, dates, counts; `ingest.posts.build_post`)
         -> DedupPipeline (fingerprints; an id seen twice in the run is a duplicate)
         -> StorePipeline (known ids are duplicates; near-duplicates get `dup_of`; batched
            writes in a worker thread; a page's checkpoint is saved after its posts)

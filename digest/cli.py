@@ -37,8 +37,8 @@ def digest_command(
 
     Example: tingfeng digest --date 2024-05-01
     """
-    from cli.context import load_settings, store_from
     from digest.jobs import run_digest
+    from store.context import load_settings, store_from
 
     settings = load_settings()
     store = store_from(settings)
@@ -80,8 +80,8 @@ def report_incident(
 
     Example: tingfeng report incident 3f2a9c1d
     """
-    from cli.context import load_settings, store_from
     from digest.report import build_report, write_report
+    from store.context import load_settings, store_from
 
     settings = load_settings()
     store = store_from(settings)

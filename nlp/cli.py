@@ -187,9 +187,9 @@ def enrich_cmd(
 
     Example: tingfeng nlp enrich
     """
-    from cli.context import load_settings, store_from
     from nlp.enrich import enrich
     from nlp.predict import Predictor
+    from store.context import load_settings, store_from
 
     settings = load_settings()
     store = store_from(settings)

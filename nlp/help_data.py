@@ -36,7 +36,7 @@ import yaml
 
 from nlp.errors import DatasetError
 from nlp.help import HelpClassifier
-from nlp.text import normalize
+from analysis.text import normalize
 
 POOL_FILES = {
     "covid_weibo_hashtag_topics": "posts_sample.jsonl",

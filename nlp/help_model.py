@@ -33,7 +33,7 @@ from nlp.features import Featurizer
 from nlp.help import HelpClassifier
 from nlp.help_data import near_miss_terms
 from nlp.linear import softmax
-from nlp.text import segment
+from analysis.text import segment
 
 CLASSES = ["help_request", "public_demand", "none"]
 _HASHTAG = re.compile(r"#[^#\n]{1,60}#")

@@ -36,7 +36,7 @@ from nlp.features import Featurizer, document_frequency_idf
 from nlp.help import HelpClassifier
 from nlp.help_data import LabelledPost, attach_texts, counts, load_pool, read_labels
 from nlp.help_model import CLASSES, HelpModel, RuleFeatures
-from nlp.text import normalize, segment
+from analysis.text import normalize, segment
 
 log = logging.getLogger(__name__)
 POSITIVE = ("help_request", "public_demand")

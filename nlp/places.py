@@ -32,8 +32,8 @@ from typing import Literal
 
 import yaml
 
+from analysis.text import normalize, segment
 from nlp.errors import ConfigError
-from nlp.text import normalize, segment
 from store.records import Place, Post
 
 Level = Literal["province", "city", "county"]

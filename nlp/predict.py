@@ -28,11 +28,11 @@ from typing import IO, Any
 
 import numpy as np
 
+from analysis.text import normalize, segment
 from nlp.data import context_text
 from nlp.errors import PredictInputError, UnknownTask
 from nlp.help_model import HelpModel
 from nlp.linear import LinearModel
-from nlp.text import normalize, segment
 from nlp.transformer.cascade import Band, cascade_probabilities
 from nlp.transformer.runtime import TransformerClassifier, has_transformer
 from store.settings import Settings

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from analysis.text import segment
 from nlp.config import TaskConfig
 from nlp.data import DedupReport, TaskExample, build_task_examples, context_text, load_dataset
 from nlp.features import Featurizer, document_frequency_idf
 from nlp.linear import Calibration, LinearModel
-from nlp.text import segment
 
 log = logging.getLogger(__name__)
 

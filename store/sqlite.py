@@ -3,7 +3,7 @@
 Posts live in `posts` (JSON body) with two side tables that make filters and aggregations
 behave like Elasticsearch keyword fields: `post_terms` (field, value) holds every keyword value
 of a post (arrays: one row per value) and `post_scores` the nlp scores. `posts_fts` is an FTS5
-table over the same space-joined jieba tokens Elasticsearch indexes with its whitespace
+table over the same space-joined analyzer tokens Elasticsearch indexes with its whitespace
 analyzer, so a segmented query matches the same posts on both backends.
 
 Other record kinds share one `docs` table (kind, id, version, JSON body).
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from nlp.text import segment_query
+from analysis.text import segment_query
 from store.base import (
     POST_KEYWORD_FIELDS,
     Bucket,

@@ -9,9 +9,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from ingest.posts import ingest_posts, read_jsonl
 from store import Settings
 from store.base import PostQuery, Store
-from store.ingest import ingest_posts, read_jsonl
 from store.records import Post
 
 
@@ -32,7 +32,7 @@ def load_sample(settings: Settings):  # type: ignore[no-untyped-def]
 def run_demo(
     settings: Settings, console: Console, *, serve_api: bool = True, port: int | None = None
 ) -> None:
-    from cli.context import store_from
+    from store.context import store_from
 
     store = store_from(settings)
     crawled = crawl_fixture_site(settings, store, console)

@@ -24,7 +24,7 @@ from nlp.help_train import (
     weighted_pr,
 )
 from nlp.predict import default_models_dir
-from nlp.text import normalize
+from analysis.text import normalize
 
 REPO = Path(__file__).resolve().parents[2]
 LABELS = Path(__file__).parent / "fixtures" / "help_labels.tsv"

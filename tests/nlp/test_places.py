@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from analysis.text import normalize
+from ingest.posts import RawPost, build_post
 from nlp.places import gazetteer, place_codes, tag_places
-from nlp.text import normalize
 from store import Settings
-from store.ingest import RawPost, build_post
 
 FIXTURE = Path(__file__).parent / "fixtures" / "places.yaml"
 ITEMS = yaml.safe_load(FIXTURE.read_text("utf-8"))

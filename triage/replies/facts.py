@@ -21,7 +21,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from nlp.text import normalize, tokenizer
+from analysis.text import normalize, tokenizer
 from store.records import DraftSource
 from triage.replies.errors import TemplateError
 

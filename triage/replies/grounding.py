@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from nlp.text import normalize
+from analysis.text import normalize
 from store.records import DraftSource
 from triage.replies.facts import (
     MARKER,

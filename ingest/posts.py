@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from nlp.text import SEGMENTER_VERSION, normalize, segment
+from analysis.text import SEGMENTER_VERSION, normalize, segment
 from store.base import BulkResult, Store
 from store.errors import InvalidRecord
 from store.records import Engagement, Post, make_id

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from ingest.posts import RawPost, build_post, canonical_url, read_jsonl
 from store import Settings
 from store.base import PostQuery
 from store.errors import InvalidRecord
-from store.ingest import RawPost, build_post, canonical_url, read_jsonl
 from store.sqlite import SqliteStore
 
 GOOD = {

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from analysis.text import normalize, segment, tokenizer
 from nlp.data import load_dataset
 from nlp.enrich import default_steps
 from nlp.predict import Predictor
-from nlp.text import normalize, segment, tokenizer
 from store.records import Post, make_id
 
 BENCH_DATASETS = (

@@ -1,7 +1,7 @@
 """`tingfeng bench api`: the API in its own uvicorn process on loopback, an open-loop load
 generator here: incident list and detail vs a bare FastAPI endpoint on the same server, each
 at a fixed request rate; latency is measured from each request's scheduled start (so queueing
-in an overloaded server counts). `tingfeng bench latency` lives in `triage.bench_latency`.
+in an overloaded server counts). `tingfeng bench latency` lives in `bench.latency`.
 
 Both work on a scratch store (a fresh index prefix, or a temporary SQLite directory) that is
 removed afterwards.
@@ -31,8 +31,8 @@ from typing import Any
 
 import httpx
 
+from ingest.posts import RawPost, build_post
 from store import Settings, Store, open_store
-from store.ingest import RawPost, build_post
 from store.records import Engagement, Incident, IncidentState, Post, Role, SeverityComponent, User
 
 log = logging.getLogger(__name__)
@@ -295,7 +295,7 @@ def run_bench_api(
             "TINGFENG_SECRET_KEY": scratch.secret_key.get_secret_value(),
         }
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "triage.bench:bench_app", "--factory",
+            [sys.executable, "-m", "uvicorn", "bench.api:bench_app", "--factory",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
              "--no-access-log", "--workers", str(workers)],
             env=env,

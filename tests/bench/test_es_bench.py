@@ -8,9 +8,9 @@ import re
 from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
-from cli.bench import app
-from nlp.text import segment
-from store.bench import synthetic_posts
+from analysis.text import segment
+from bench.cli import app
+from bench.store import synthetic_posts
 
 
 def test_synthetic_posts_are_deterministic_chinese_and_segmentable() -> None:

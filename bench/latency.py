@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bench.api import scratch_store
+from ingest.posts import RawPost, build_post
 from store import Settings
-from store.ingest import RawPost, build_post
 from store.records import Incident, Post
-from triage.bench import scratch_store
 
 PLACES = [
     ("江岸区", "二七街道"),

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from analysis.text import normalize, segment
 from nlp.kb_import import (
     checked_claim_id,
     checked_rebuttal,
@@ -33,7 +34,6 @@ from nlp.kb_import import (
     read_jiaozhen,
     read_jsonl,
 )
-from nlp.text import normalize, segment
 from store.records import Claim, Incident, Post
 from triage.replies.compose import compose
 from triage.replies.effect import decay_half_life

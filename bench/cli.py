@@ -13,7 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-app = typer.Typer(help="Benchmarks: store, and later nlp, crawl, ...", no_args_is_help=True)
+app = typer.Typer(
+    help="Benchmarks: store, nlp, api, latency, crawl, replies, segment", no_args_is_help=True
+)
 console = Console()
 
 STORE_TARGET_RATIO = 0.8
@@ -34,8 +36,8 @@ def bench_store_command(
     """
     from elasticsearch import Elasticsearch
 
-    from cli.context import load_settings
-    from store.bench import bench_store, synthetic_posts
+    from bench.store import bench_store, synthetic_posts
+    from store.context import load_settings
     from store.errors import StoreError
 
     auth = None
@@ -93,8 +95,8 @@ def bench_crawl_command(
 
     Example: tingfeng bench crawl --list-pages 25 --runs 3
     """
-    from cli.context import load_settings
-    from crawlers.bench import bench_crawl
+    from bench.crawl import bench_crawl
+    from store.context import load_settings
 
     settings = load_settings()
     with Progress(
@@ -142,7 +144,7 @@ def bench_nlp_command(
 
     Example: tingfeng bench nlp --posts 20000
     """
-    from nlp.bench import bench_nlp, bench_texts
+    from bench.nlp import bench_nlp, bench_texts
     from nlp.predict import Predictor
 
     texts = bench_texts(Path(data), posts)
@@ -183,8 +185,8 @@ def bench_nlp_command(
 
 
 def _bench_nlp_steps(data: Path, posts: int, classify_posts_per_s: float) -> None:
-    """Places, claim matching and topic assignment (nlp.stage_bench), and the whole chain."""
-    from nlp.stage_bench import bench_steps
+    """Places, claim matching and topic assignment (bench.nlp_stages), and the whole chain."""
+    from bench.nlp_stages import bench_steps
 
     stages, build_s = bench_steps(data, min(posts, 5000))
     table = Table(
@@ -224,8 +226,8 @@ def bench_api_command(
 
     Example: tingfeng bench api --rps 200 --duration 10 --rounds 3
     """
-    from cli.context import load_settings
-    from triage.bench import run_bench_api
+    from bench.api import run_bench_api
+    from store.context import load_settings
 
     settings = load_settings()
     with console.status("bench api") as status:
@@ -276,9 +278,9 @@ def bench_latency_command(
 
     Example: tingfeng bench latency --clusters 20 --gap 2
     """
-    from cli.context import load_settings
-    from triage.bench import percentile
-    from triage.bench_latency import run_bench_latency
+    from bench.api import percentile
+    from bench.latency import run_bench_latency
+    from store.context import load_settings
 
     settings = load_settings()
     with Progress(
@@ -331,7 +333,7 @@ def bench_replies_command(
 
     Example: tingfeng bench replies --limit 400
     """
-    from triage.replies.bench import bench_replies
+    from bench.replies import bench_replies
 
     with Progress(
         TextColumn("bench replies"), BarColumn(), MofNCompleteColumn(), console=console
@@ -359,3 +361,56 @@ def bench_replies_command(
     for true, error in result.half_life_error.items():
         decay.add_row(f"{true:g}", f"{error:.1%}")
     console.print(decay)
+
+
+@app.command("segment")
+def bench_segment_command(
+    data: Annotated[
+        str, typer.Option(help="shared datasets folder (every text of every dataset)")
+    ] = "../shared/datasets",
+    show: Annotated[int, typer.Option(help="differing texts to show", min=0)] = 5,
+) -> None:
+    """The analyzer's segmenter vs jieba itself on every text of the shared datasets: texts
+    whose tokens differ, and CPU chars/s of both (same texts, same run).
+
+    Example: tingfeng bench segment --data ../shared/datasets
+    """
+    import difflib
+
+    from bench.segment import bench_segment, corpus
+
+    texts = corpus(Path(data))
+    with Progress(
+        TextColumn("bench segment"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as progress:
+        task = progress.add_task("texts", total=len(texts))
+        result = bench_segment(texts, on_chunk=lambda n: progress.advance(task, n))
+    table = Table(title=f"bench segment: {result.texts:,} texts, {result.chars:,} chars")
+    table.add_column("segmenter")
+    table.add_column("CPU seconds", justify="right")
+    table.add_column("chars/s", justify="right")
+    table.add_row(
+        "jieba (reference)",
+        f"{result.jieba_seconds:.1f}",
+        f"{result.chars / result.jieba_seconds:,.0f}",
+    )
+    table.add_row(
+        "analysis.text.segment",
+        f"{result.segment_seconds:.1f}",
+        f"{result.chars / result.segment_seconds:,.0f}",
+    )
+    console.print(table)
+    share = len(result.differing) / result.texts if result.texts else 0.0
+    console.print(
+        f"segment / jieba speed = [bold]{result.speedup:.1f}x[/]; tokens differ in "
+        f"[bold]{len(result.differing):,}[/] of {result.texts:,} texts ({share:.2%})"
+    )
+    for text, ref, got in result.differing[:show]:
+        ops = difflib.SequenceMatcher(a=ref, b=got, autojunk=False).get_opcodes()
+        spans = [
+            f"jieba {' '.join(ref[max(0, i1 - 1) : i2 + 1])} | segment "
+            f"{' '.join(got[max(0, j1 - 1) : j2 + 1])}"
+            for op, i1, i2, j1, j2 in ops
+            if op != "equal"
+        ]
+        console.print(f"  {text[:40]}…  {'; '.join(spans[:2])}", markup=False)
