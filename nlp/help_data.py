@@ -34,9 +34,9 @@ from pathlib import Path
 
 import yaml
 
+from analysis.text import normalize
 from nlp.errors import DatasetError
 from nlp.help import HelpClassifier
-from analysis.text import normalize
 
 POOL_FILES = {
     "covid_weibo_hashtag_topics": "posts_sample.jsonl",

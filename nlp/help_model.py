@@ -28,12 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from analysis.text import segment
 from nlp.errors import ModelNotFound
 from nlp.features import Featurizer
 from nlp.help import HelpClassifier
 from nlp.help_data import near_miss_terms
 from nlp.linear import softmax
-from analysis.text import segment
 
 CLASSES = ["help_request", "public_demand", "none"]
 _HASHTAG = re.compile(r"#[^#\n]{1,60}#")

@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 import yaml
 
+from analysis.text import normalize, segment
 from nlp.features import Featurizer, document_frequency_idf
 from nlp.help import HelpClassifier
 from nlp.help_data import LabelledPost, attach_texts, counts, load_pool, read_labels
 from nlp.help_model import CLASSES, HelpModel, RuleFeatures
-from analysis.text import normalize, segment
 
 log = logging.getLogger(__name__)
 POSITIVE = ("help_request", "public_demand")

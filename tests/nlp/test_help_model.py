@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from analysis.text import normalize
 from nlp.errors import DatasetError, ModelNotFound
 from nlp.help import HelpClassifier
 from nlp.help_data import PoolPost, read_labels, strata
@@ -24,7 +25,6 @@ from nlp.help_train import (
     weighted_pr,
 )
 from nlp.predict import default_models_dir
-from analysis.text import normalize
 
 REPO = Path(__file__).resolve().parents[2]
 LABELS = Path(__file__).parent / "fixtures" / "help_labels.tsv"
