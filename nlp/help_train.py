@@ -390,6 +390,8 @@ def train_help(
     config_path = config or default_config_path()
     cfg = load_train_config(config_path)
     labels_path = labels or Path(cfg.get("labels", "tests/nlp/fixtures/help_labels.tsv"))
+    if not labels_path.is_absolute() and not labels_path.exists():  # relative to the repository
+        labels_path = Path(__file__).resolve().parents[1] / labels_path
     data = load_dataset(labels_path, data_root, float(cfg.get("near_duplicate_jaccard", 0.5)))
     progress(f"{len(data.rows)} labelled posts, {len(set(data.groups))} near-duplicate groups")
     fitter = build_fitter(data, data_root, cfg, progress)
