@@ -14,6 +14,7 @@ from analysis.text import normalize
 from nlp.errors import DatasetError, ModelNotFound
 from nlp.help import HelpClassifier
 from nlp.help_data import PoolPost, read_labels, strata
+from nlp.help_metrics import weighted_pr
 from nlp.help_model import CLASSES, HelpModel
 from nlp.help_train import (
     Fitter,
@@ -22,7 +23,6 @@ from nlp.help_train import (
     load_dataset,
     near_duplicate_groups,
     train_help,
-    weighted_pr,
 )
 from nlp.predict import default_models_dir
 
