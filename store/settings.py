@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     crawl_timeout_s: int = Field(
         1800, description="Longest a scheduled crawl subprocess may run before it is stopped."
     )
+    crawler_internal_hosts: str = Field(
+        "",
+        description="Comma-separated hosts (or host:port) the crawlers may fetch although they "
+        "resolve to private or loopback addresses (an office's own systems).",
+    )
 
     # --- API ---
     api_host: str = Field("127.0.0.1", description="Address the API binds to.")

@@ -110,9 +110,12 @@ def crawl_fixture_site(settings: Settings, store: Store, console: Console) -> in
     from crawlers.sources import load_sources
 
     bundled = Path(str(resources.files("crawlers").joinpath("sources.yaml")))
-    crawl_settings = settings.model_copy(update={"sources_file": bundled})
     console.print("crawling the local fixture site (feeds, news pages, Weibo/Tieba-style) ...")
     with FixtureSite() as site:
+        # the fixture site is on loopback, which crawls refuse unless it is named
+        crawl_settings = settings.model_copy(
+            update={"sources_file": bundled, "crawler_internal_hosts": site.netloc}
+        )
         code = run_subprocess(
             list(DEMO_SOURCES),
             crawl_settings,
