@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.auth import bootstrap_admin
+from api.desk import install_desk
 from api.errors import ErrorResponse, install_error_handlers
 from api.headers import install_security_headers
 from api.limits import install_body_limit
@@ -66,5 +67,6 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(effect_routes.router)
     app.include_router(digest_routes.router)
     app.include_router(source_routes.router)
+    install_desk(app)  # the web desk at /desk (not in the OpenAPI schema)
     install_openapi(app)  # every operation's error statuses in the schema
     return app

@@ -35,6 +35,7 @@ from store.base import (
     StoreStatus,
 )
 from store.errors import ConflictError, StoreUnavailable
+from store.files import private_dir, private_file
 from store.indices import INDICES, spec_for
 from store.records import Post, Record
 from store.spool import Spool
@@ -116,10 +117,11 @@ class SqliteStore(Store):
         self.path = path
         self.spool = spool
         self._lock = threading.RLock()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         try:
+            private_file(path)  # owner-only before SQLite writes anything (WAL/SHM follow it)
             self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open SQLite store {path}: {exc}") from exc
         self._db.execute("PRAGMA foreign_keys=ON")
 
