@@ -52,7 +52,9 @@ class RawPost(BaseModel):
     source: str = Field(min_length=1, max_length=100, pattern=r"\S")
     platform: str = Field(min_length=1, max_length=40, pattern=r"\S")
     native_id: str | None = Field(None, max_length=200)
-    url: str | None = Field(None, max_length=2000, pattern=r"^\s*[Hh][Tt][Tt][Pp][Ss]?://")
+    url: str | None = Field(  # the pattern states the validator's rule in the schema
+        None, max_length=2000, json_schema_extra={"pattern": r"^\s*[Hh][Tt][Tt][Pp][Ss]?://"}
+    )
     author_id: str | None = Field(None, max_length=200, description="clear id; hashed at ingest")
     title: str | None = Field(None, max_length=500)
     text: str = Field(
