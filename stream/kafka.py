@@ -234,7 +234,7 @@ def _partitions(admin: Any, topic: str, timeout: float) -> list[int]:
     meta = admin.list_topics(topic, timeout=timeout)
     found = meta.topics.get(topic)
     if found is None or found.error is not None:
-        raise KafkaUnavailable(f"topic {topic} does not exist; run `tingfeng worker topics`")
+        raise KafkaUnavailable(f"topic {topic} does not exist; run `tingfeng pipeline topics`")
     return sorted(found.partitions)
 
 

@@ -17,6 +17,7 @@ from store.base import PostQuery
 from store.records import Checkpoint
 from stream.kafka import group_id, lag, total_lag
 from stream.messages import CrawlRequest, decode
+from tests.crawlers.conftest import LOCAL_HOSTS
 from tests.stream.conftest import Worker, wait_for
 from tests.stream.test_dead_letters import enrich_thread, read_topic
 
@@ -26,8 +27,12 @@ SOURCES = ["demo-news", "demo-gov"]
 def test_two_crawl_workers_each_source_once_per_due_time(
     ksettings: Settings, es_store: Store, workers: Callable[..., Worker]
 ) -> None:
+    # the fixture site is on 127.0.0.1, which crawls refuse unless it is named internal
+    crawl_settings = ksettings.model_copy(update={"crawler_internal_hosts": LOCAL_HOSTS})
     with FixtureSite() as site:
-        crawlers = [workers(ksettings, "crawl", "--var", f"fixture={site.url}") for _ in range(2)]
+        crawlers = [
+            workers(crawl_settings, "crawl", "--var", f"fixture={site.url}") for _ in range(2)
+        ]
         first = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
         for due in (first, first + timedelta(minutes=10)):
             for name in SOURCES:
