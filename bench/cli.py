@@ -80,7 +80,7 @@ def bench_store_command(
     )
 
 
-CRAWL_TARGET_RATIO = 0.75
+CRAWL_TARGET_RATIO = 0.85
 
 
 @app.command("crawl")
