@@ -19,11 +19,13 @@ itself, with the same dictionary) remains for dictionary look-ups such as place 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 import unicodedata
 from functools import lru_cache
 from importlib import metadata, resources
+from pathlib import Path
 
 import jieba
 import rjieba
@@ -41,6 +43,15 @@ _HAN = re.compile(r"[\u4e00-\u9fd5]")
 
 _lock = threading.Lock()
 _tokenizer: jieba.Tokenizer | None = None
+_cache_dir: list[Path] = []  # where jieba keeps its dictionary cache (set at the edge)
+
+
+def use_cache_dir(directory: Path) -> None:
+    """Keep jieba's dictionary cache in `directory` (the data directory's `cache/`) instead of
+    the shared /tmp, where another user could plant or read it. Call before first use."""
+    _cache_dir[:] = [directory]
+
+
 _segmenter: rjieba.Jieba | None = None
 
 
@@ -91,6 +102,10 @@ def tokenizer() -> jieba.Tokenizer:
 
                 jieba.setLogLevel(logging.WARNING)
                 tok = jieba.Tokenizer()
+                if _cache_dir:  # owner-only: jieba loads the cache with marshal
+                    _cache_dir[0].mkdir(parents=True, exist_ok=True, mode=0o700)
+                    os.chmod(_cache_dir[0], 0o700)
+                    tok.tmp_dir = str(_cache_dir[0])
                 tok.initialize()
                 tok.load_userdict(BytesIO(_userdict_text().encode("utf-8")))
                 _tokenizer = tok

@@ -124,7 +124,9 @@ def bench_crawl(
         workdir = Path(tmp)
         sources = workdir / "sources.yaml"
         write_sources(sources, site.url, list_pages)
-        base = settings.model_copy(update={"sources_file": sources})
+        base = settings.model_copy(
+            update={"sources_file": sources, "crawler_internal_hosts": site.netloc}
+        )
         for _ in range(runs):
             for mode, pipelines in ((full, True), (bare, False)):
                 pages, seconds, stored = crawl_once(base, workdir, pipelines=pipelines)

@@ -11,6 +11,7 @@ Flow of one crawl (one process per crawl: the Twisted reactor cannot restart):
 
 Modules: `sources` / `source_types` (the sources file), `credentials`, `normalize`, `feeds`,
 `dedup`, `health`, `middlewares` (backoff retries honouring Retry-After, auth guard),
+`hosts` / `hostguard` (the SSRF guard: a source's hosts, internal addresses, credential scope),
 `pipelines`, `extensions` (run stats), `spiders/`, `run` (in-process and subprocess crawls),
 `schedule` (`tingfeng run` jobs), `cli`, `bench`, `fixtures/` (the local fixture site).
 

@@ -60,7 +60,10 @@ def digest_command(
     if d.empty:
         console.print("本期无活动 (no activity in this period)")
     console.print(f"saved: {result.directory / 'digest.html'}")
-    console.print(f"       {result.directory / 'digest.pdf'}")
+    if result.pdf_off:
+        console.print(f"PDF off: {result.pdf_off}", highlight=False)
+    else:
+        console.print(f"       {result.directory / 'digest.pdf'}")
     if result.emailed_to:
         console.print(f"emailed to: {', '.join(result.emailed_to)}")
     if result.webhook:

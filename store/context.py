@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from analysis.text import use_cache_dir
 from store import Settings, Store, open_store
 
 
@@ -13,13 +14,15 @@ class SettingsError(Exception):
 
 def load_settings() -> Settings:
     try:
-        return Settings()  # type: ignore[call-arg]
+        settings = Settings()  # type: ignore[call-arg]
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             name = "TINGFENG_" + "_".join(str(p) for p in err["loc"]).upper()
             problems.append(f"{name}: {err['msg']}")
         raise SettingsError("invalid settings (see .env.example): " + "; ".join(problems)) from None
+    use_cache_dir(settings.data_dir / "cache")  # jieba's cache: not in the shared /tmp
+    return settings
 
 
 def store_from(settings: Settings) -> Store:

@@ -137,7 +137,10 @@ def test_app_services_are_one_image_configured_by_real_settings() -> None:
 def test_dockerfile_installs_the_project_on_python_311_slim() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text("utf-8")
     assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, flags=re.M)
-    assert re.search(r"^RUN pip install /app\b", dockerfile, flags=re.M)
+    assert re.search(
+        r"^RUN pip install --require-hashes --no-deps -r /app/requirements\.lock$", dockerfile, re.M
+    )  # dependencies from the hashed lock file, then the app without resolving again
+    assert re.search(r"^RUN pip install --no-deps /app\b", dockerfile, flags=re.M)
     assert re.search(r'^ENTRYPOINT \["tingfeng"\]', dockerfile, flags=re.M)
     assert re.search(r"^USER (?!root)\w+", dockerfile, flags=re.M), "the app must not run as root"
     ignored = (ROOT / ".dockerignore").read_text("utf-8").split()

@@ -12,7 +12,7 @@ from crawlers.fixtures.server import FixtureSite
 from store import Settings, Store
 from store.base import PostQuery
 from store.records import make_id
-from tests.crawlers.conftest import DEFAULT_SOURCES, run_crawl
+from tests.crawlers.conftest import DEFAULT_SOURCES, LOCAL_HOSTS, run_crawl
 
 FRESH_WITHIN_S = 10.0  # a bound on freshness, not a speed target: ES refreshes every 1 s
 
@@ -20,7 +20,9 @@ FRESH_WITHIN_S = 10.0  # a bound on freshness, not a speed target: ES refreshes 
 def test_crawled_posts_are_searchable_within_seconds(
     store: Store, settings: Settings, site: FixtureSite, tmp_path: Path
 ) -> None:
-    crawl_settings = settings.model_copy(update={"sources_file": DEFAULT_SOURCES})
+    crawl_settings = settings.model_copy(
+        update={"sources_file": DEFAULT_SOURCES, "crawler_internal_hosts": LOCAL_HOSTS}
+    )
     crawl = run_crawl(crawl_settings, ["demo-news", "demo-weibo"], site, tmp_path)
     assert crawl.returncode == 0, crawl.stderr[-3000:]
     crawled_at = time.monotonic()
