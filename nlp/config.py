@@ -97,6 +97,11 @@ class PriorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     unlabeled: str = Field(description="unlabeled deployment-like dataset for EM prior estimation")
+    apply: bool = Field(
+        False,
+        description="store the estimated prior ratio with the model and apply it to every "
+        "prediction (else it is measured on the cross-source protocol only)",
+    )
     max_iter: int = Field(100, ge=1)
     limit: float = Field(
         4.0, gt=1, description="cap on the prior ratio target/train of any class (either way)"

@@ -37,8 +37,18 @@ def render_card(config: TaskConfig, metrics: dict[str, Any], folder: Path, comma
             else ""
         )
         + f". Estimator: {config.model.kind} (C={config.model.C}, "
-        f"class_weight={config.model.class_weight}); calibration: {config.calibration.method} "
-        f"on the dev split. Runs with numpy only. Size on disk: {_size(folder)}.",
+        f"class_weight={config.model.class_weight}"
+        + (", classes balanced inside each source" if config.data.balance == "per_source" else "")
+        + (", source signatures stripped" if config.features.strip_signatures else "")
+        + f"); calibration: {config.calibration.method} "
+        f"on the dev split. Runs with numpy only. Size on disk: {_size(folder)}."
+        + (
+            f" Class priors re-estimated by EM on {config.prior_correction.unlabeled} "
+            "(unlabeled epidemic-era posts) and applied to every prediction (meta.json "
+            "`prior_ratio`)."
+            if config.prior_correction and config.prior_correction.apply
+            else ""
+        ),
         "",
         f"Classes: {', '.join(config.classes)}.",
         "",

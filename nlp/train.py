@@ -260,10 +260,47 @@ def train_task(
     say(f"training on {int(data.mask('train').sum())} examples")
     model = fit_model(config, data, data.mask("train"), data.mask("dev"))
     model.meta = {**(model.meta or {}), "data": data_summary(data)}
+    if config.prior_correction is not None and config.prior_correction.apply:
+        say(f"estimating class priors on {config.prior_correction.unlabeled} (EM)")
+        priors = estimate_prior_ratio(config, model, data, root)
+        model.meta = {**(model.meta or {}), **priors}
     model.save(out_dir)
     shutil.copyfile(config_path, out_dir / "config.yaml")
     log.info("trained %s %s -> %s", config.task, config.version, out_dir)
     return model, data
+
+
+def estimate_prior_ratio(
+    config: TaskConfig, model: LinearModel, data: TaskData, root: Path
+) -> dict[str, Any]:
+    """EM (nlp.priors) on the unlabeled deployment-like set: the per-class ratio of its priors
+    to the training priors (mean calibrated posterior on the dev split), stored in meta.json
+    and applied to every prediction."""
+    from nlp.crosssource import unlabeled_texts
+    from nlp.priors import em_priors
+
+    assert config.prior_correction is not None
+    dev = data.subset(data.mask("dev"))
+    model.meta = {k: v for k, v in (model.meta or {}).items() if k != "prior_ratio"}
+    train_priors = model.predict_proba([e.text for e in dev.examples], dev.tokens).mean(axis=0)
+    texts, tokens = unlabeled_texts(config, root)
+    target, iterations = em_priors(
+        model.predict_proba(texts, tokens),
+        train_priors,
+        max_iter=config.prior_correction.max_iter,
+        limit=config.prior_correction.limit,
+    )
+    ratio = target / np.clip(train_priors, 1e-6, None)
+    return {
+        "prior_ratio": [round(float(r), 4) for r in ratio],
+        "priors": {
+            "estimated_on": config.prior_correction.unlabeled,
+            "posts": len(texts),
+            "em_iterations": iterations,
+            "train": dict(zip(model.classes, np.round(train_priors, 4).tolist(), strict=True)),
+            "target": dict(zip(model.classes, np.round(target, 4).tolist(), strict=True)),
+        },
+    }
 
 
 def data_summary(data: TaskData) -> dict[str, Any]:
