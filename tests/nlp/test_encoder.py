@@ -39,7 +39,11 @@ def test_shipped_encoder_and_head_load_and_embed() -> None:
     vectors = encoder.embed([normalize(t) for t in TEXTS])
     assert vectors.shape == (len(TEXTS), encoder.dim) and np.isfinite(vectors).all()
     again = encoder.embed([normalize(TEXTS[3]), normalize(TEXTS[0])])  # other batch, other order
-    assert np.allclose(again, vectors[[3, 0]], atol=1e-4)
+    # dynamic int8 quantizes activations per batch: the same text moves a little, never far
+    cos = (again * vectors[[3, 0]]).sum(1) / (
+        np.linalg.norm(again, axis=1) * np.linalg.norm(vectors[[3, 0]], axis=1)
+    )
+    assert cos.min() > 0.99
     probs = head.predict_proba(vectors)
     assert probs.shape == (len(TEXTS), 2) and np.allclose(probs.sum(axis=1), 1.0)
     assert head.meta["encoder"] == encoder.version
