@@ -14,8 +14,13 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
+# Dependencies from the lock file, every download checked against its hash; then the app itself
+# without resolving anything again. Regenerate the lock after changing pyproject.toml:
+#   uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -o requirements.lock
+COPY requirements.lock /app/requirements.lock
+RUN pip install --require-hashes --no-deps -r /app/requirements.lock
 COPY . /app
-RUN pip install /app \
+RUN pip install --no-deps /app \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin tingfeng \
     && mkdir -p /data \
     && chown tingfeng: /data

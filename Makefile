@@ -10,8 +10,8 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-.env:
-	scripts/dev-env > .env
+.env:  ## owner-only: it holds the secret keys
+	umask 077 && scripts/dev-env > .env
 
 demo: install .env  ## the main job on the embedded store: crawl a local fixture site, enrich, triage, serve
 	$(VENV)/bin/tingfeng demo

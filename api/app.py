@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.auth import bootstrap_admin
+from api.desk import install_desk
 from api.errors import ErrorResponse, install_error_handlers
 from api.limits import install_body_limit
 from api.routes import audit, feeds, health, incidents, playbook, posts
@@ -59,4 +60,5 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(effect_routes.router)
     app.include_router(digest_routes.router)
     app.include_router(source_routes.router)
+    install_desk(app)  # the web desk at /desk (not in the OpenAPI schema)
     return app

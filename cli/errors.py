@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from cli.context import SettingsError
 from crawlers.errors import CrawlerError
 from dashboards.errors import DashboardError
 from digest.errors import DigestError
 from nlp.errors import NlpError
 from nlp.kb_import import KbError
+from store.context import SettingsError
 from store.errors import StoreError
 from triage.errors import TriageError
 

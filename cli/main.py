@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,15 +12,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from cli.bench import app as bench_app
-from cli.context import load_settings, store_from
+from bench.cli import app as bench_app
 from cli.errors import USER_ERRORS
+from cli.logs import LogFormat, configure_logging
 from crawlers.cli import crawl_command, sources_app
 from dashboards.cli import app as dashboards_app
 from digest.cli import digest_command, report_app
 from nlp.cli import app as nlp_app
 from nlp.kb_cli import app as kb_app
 from nlp.kb_cli import topics_app
+from store.context import load_settings, store_from
 from triage.cli import playbook_app, triage_app, users_app
 
 app = typer.Typer(
@@ -116,7 +116,7 @@ def ingest(
 
     Example: tingfeng ingest partner_posts.jsonl
     """
-    from store.ingest import ingest_posts, read_jsonl
+    from ingest.posts import ingest_posts, read_jsonl
 
     settings = load_settings()
     posts = read_jsonl(file, settings)
@@ -180,6 +180,9 @@ def demo(
         bool, typer.Option("--serve/--no-serve", help="serve the API after")
     ] = True,
     port: Annotated[int | None, typer.Option(help="API port")] = None,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="library logs too (-vv: DEBUG)")
+    ] = 0,
 ) -> None:
     """Newcomer's tour on the embedded store: load the bundled sample, show what was found,
     then serve the API.
@@ -188,14 +191,38 @@ def demo(
     """
     from cli.demo import run_demo
 
+    if verbose:
+        configure_logging(verbose, _log_format())
+
     settings = load_settings()
     run_demo(settings, console, serve_api=serve_api, port=port)
 
 
+@app.callback()
+def _root(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="library logs: -v INFO, -vv DEBUG")
+    ] = 0,
+) -> None:
+    """听风 Tingfeng: public-opinion monitoring and rumor response."""
+    configure_logging(verbose, _log_format())
+
+
+def _log_format() -> LogFormat:
+    """TINGFENG_LOG_FORMAT, or text while the settings are incomplete (the command that needs
+    them reports that)."""
+    from pydantic import ValidationError
+
+    from store import Settings
+
+    try:
+        return Settings().log_format  # type: ignore[call-arg]
+    except ValidationError:
+        return "text"
+
+
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(0)
     try:
         app()
     except USER_ERRORS as exc:

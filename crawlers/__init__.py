@@ -3,7 +3,7 @@
 Flow of one crawl (one process per crawl: the Twisted reactor cannot restart):
 
     sources.yaml -> spider (feed, html, json_api; weibo, tieba adapters) -> PostItem
-        -> NormalizePipeline (HTML -> text, dates, counts; `store.ingest.build_post`)
+        -> NormalizePipeline (HTML -> text, dates, counts; `ingest.posts.build_post`)
         -> DedupPipeline (fingerprints; an id seen twice in the run is a duplicate)
         -> StorePipeline (known ids are duplicates; near-duplicates get `dup_of`; batched
            writes in a worker thread; a page's checkpoint is saved after its posts)
@@ -11,6 +11,7 @@ Flow of one crawl (one process per crawl: the Twisted reactor cannot restart):
 
 Modules: `sources` / `source_types` (the sources file), `credentials`, `normalize`, `feeds`,
 `dedup`, `health`, `middlewares` (backoff retries honouring Retry-After, auth guard),
+`hosts` / `hostguard` (the SSRF guard: a source's hosts, internal addresses, credential scope),
 `pipelines`, `extensions` (run stats), `spiders/`, `run` (in-process and subprocess crawls),
 `schedule` (`tingfeng run` jobs), `cli`, `bench`, `fixtures/` (the local fixture site).
 

@@ -51,9 +51,9 @@ def crawl_command(
 
     Example: tingfeng crawl demo-news demo-weibo --var fixture=http://127.0.0.1:8765
     """
-    from cli.context import load_settings
     from crawlers.run import crawl
     from crawlers.sources import load_sources
+    from store.context import load_settings
 
     settings = load_settings()
     variables = parse_vars(var)
@@ -108,9 +108,9 @@ def status_command() -> None:
 
     Example: tingfeng sources status
     """
-    from cli.context import load_settings, store_from
     from crawlers.health import source_health
     from crawlers.sources import load_sources
+    from store.context import load_settings, store_from
 
     settings = load_settings()
     sources = load_sources(settings.sources_file)
@@ -158,10 +158,10 @@ def check_command(var: VarOption = None) -> None:
 
     Example: tingfeng sources check
     """
-    from cli.context import load_settings
     from crawlers.credentials import load_credentials
     from crawlers.health import describe_schedule
     from crawlers.sources import load_sources
+    from store.context import load_settings
 
     settings = load_settings()
     sources = load_sources(settings.sources_file, parse_vars(var))

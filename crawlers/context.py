@@ -13,10 +13,12 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from crawlers.credentials import Credential, credential_for
 from crawlers.dedup import RecentOriginals
 from crawlers.health import RunStats
+from crawlers.hosts import host_matches, parse_internal_hosts
 from crawlers.sources import SourceBase, SourceSet, load_sources
 from store import Settings, Store, open_store
 from store.errors import StoreUnavailable
@@ -60,6 +62,9 @@ class CrawlContext:
     checkpoint: Checkpoint | None
     state: dict[str, Any] = field(default_factory=dict)
     run: SourceRun | None = None
+    allowed_hosts: list[str] = field(default_factory=list)
+    credential_hosts: tuple[str, ...] = ()
+    internal_hosts: frozenset[str] = frozenset()
 
     @classmethod
     def open(cls, runtime: Runtime, name: str) -> CrawlContext:
@@ -75,7 +80,22 @@ class CrawlContext:
         if not isinstance(state, dict):
             state = {}
         stats = RunStats(source=name, started_at=datetime.now(UTC))
-        return cls(source, runtime, stats, credential, checkpoint, state)
+        return cls(
+            source,
+            runtime,
+            stats,
+            credential,
+            checkpoint,
+            state,
+            allowed_hosts=source.allowed_hosts(),
+            # a credential naming no hosts goes only to the source's own entry hosts
+            credential_hosts=(credential.hosts or tuple(source.domains())) if credential else (),
+            internal_hosts=parse_internal_hosts(runtime.settings.crawler_internal_hosts),
+        )
+
+    def may_carry_credential(self, url: str) -> bool:
+        host = urlsplit(url).hostname or ""
+        return self.credential is not None and host_matches(host, self.credential_hosts)
 
     @property
     def store(self) -> Store:

@@ -1,8 +1,10 @@
 """Cookies and headers for authenticated sources, from settings; never logged.
 
 `TINGFENG_CRAWLER_CREDENTIALS` (JSON) or the file `TINGFENG_CRAWLER_CREDENTIALS_FILE` holds a
-map of entry name -> `{"cookies": {...}, "headers": {...}}`; a source names its entry with
-`credentials: NAME`. Values only ever leave this module inside outgoing requests.
+map of entry name -> `{"hosts": [...], "cookies": {...}, "headers": {...}}`; a source names its
+entry with `credentials: NAME`. Values only ever leave this module inside outgoing requests,
+and only to the hosts the entry names (each with its subdomains); an entry without `hosts`
+goes only to the hosts of its source's entry URLs, never to `extra_hosts`.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ from store.settings import Settings
 class Credential:
     cookies: dict[str, str] = field(default_factory=dict, repr=False)
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+    hosts: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # names only, never values
-        return f"Credential(cookies={sorted(self.cookies)}, headers={sorted(self.headers)})"
+        return (
+            f"Credential(hosts={list(self.hosts)}, cookies={sorted(self.cookies)}, "
+            f"headers={sorted(self.headers)})"
+        )
 
 
 def _parse(text: str, origin: str) -> dict[str, Credential]:
@@ -33,9 +39,18 @@ def _parse(text: str, origin: str) -> dict[str, Credential]:
         raise CredentialsError(f"{origin} must be a JSON object of name -> credential")
     out: dict[str, Credential] = {}
     for name, entry in data.items():
-        if not isinstance(entry, dict) or set(entry) - {"cookies", "headers"}:
+        if not isinstance(entry, dict) or set(entry) - {"cookies", "headers", "hosts"}:
             raise CredentialsError(
-                f"{origin}: entry '{name}' must be an object with 'cookies' and/or 'headers'"
+                f"{origin}: entry '{name}' must be an object with 'cookies' and/or 'headers' "
+                "(and optionally 'hosts')"
+            )
+        hosts = entry.get("hosts") or []
+        if not isinstance(hosts, list) or not all(
+            isinstance(h, str) and h.strip() and "/" not in h for h in hosts
+        ):
+            raise CredentialsError(
+                f"{origin}: entry '{name}' field 'hosts' must be a list of host names "
+                '(e.g. ["m.weibo.cn"], no scheme or path)'
             )
         parts: dict[str, dict[str, str]] = {}
         for key in ("cookies", "headers"):
@@ -45,7 +60,9 @@ def _parse(text: str, origin: str) -> dict[str, Credential]:
                     f"{origin}: entry '{name}' field '{key}' must map to strings"
                 )
             parts[key] = {str(k): v for k, v in value.items()}
-        out[str(name)] = Credential(**parts)
+        out[str(name)] = Credential(
+            **parts, hosts=tuple(h.strip().lower().rstrip(".") for h in hosts)
+        )
     return out
 
 

@@ -110,7 +110,8 @@ def minhash_bands(grams: set[str]) -> list[str]:
 def jaccard(a: set[str], b: set[str]) -> float:
     if not a or not b:
         return 0.0
-    return len(a & b) / len(a | b)
+    shared = len(a & b)
+    return shared / (len(a) + len(b) - shared)  # |a | b| without building the union
 
 
 def fingerprint(post: Post) -> Post:
@@ -184,6 +185,12 @@ def link_near_duplicates(
     by_key: dict[str, list[Post]] = {}
     grams_of: dict[str, set[str]] = {}
 
+    def grams(post: Post) -> set[str]:
+        found = grams_of.get(post.id)
+        if found is None:
+            found = grams_of[post.id] = shingles(post.text_norm)
+        return found
+
     def index(post: Post) -> None:
         for key in post.minhash_bands:
             by_key.setdefault(key, []).append(post)
@@ -192,7 +199,7 @@ def link_near_duplicates(
         index(candidate)
     out: list[Post] = []
     for post in posts:
-        grams = grams_of.setdefault(post.id, shingles(post.text_norm))
+        own = grams(post)
         best: tuple[float, Post] | None = None
         seen: set[str] = set()
         for key in post.minhash_bands:
@@ -200,8 +207,7 @@ def link_near_duplicates(
                 if other.id in seen or other.id == post.id:
                     continue
                 seen.add(other.id)
-                other_grams = grams_of.setdefault(other.id, shingles(other.text_norm))
-                score = jaccard(grams, other_grams)
+                score = jaccard(own, grams(other))
                 if score < JACCARD_MIN:
                     continue
                 if (

@@ -70,7 +70,7 @@ class RunHealthExtension:
             stats = ctx.stats
             log.info(
                 "source %s: %s; %d pages, %d posts (%d new, %d duplicate, %d dropped %s), "
-                "%d errors %s in %.1fs",
+                "%d errors %s, %d refused %s in %.1fs",
                 run.source,
                 run.status,
                 stats.pages,
@@ -81,6 +81,8 @@ class RunHealthExtension:
                 dict(stats.dropped),
                 run.errors,
                 dict(stats.errors),
+                sum(stats.refused.values()),
+                dict(stats.refused),
                 (run.finished_at - run.started_at).total_seconds(),
             )
         finally:

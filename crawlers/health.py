@@ -48,6 +48,7 @@ class RunStats:
     dropped: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     retries: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)  # requests the host guard refused
     status: str | None = None
     reason: str | None = None
     newest_post_at: datetime | None = None
@@ -87,6 +88,7 @@ def record_run(
         "dropped": dict(stats.dropped),
         "errors": dict(stats.errors),
         "retries": dict(stats.retries),
+        "refused": dict(stats.refused),
         "updated": stats.updated,
         "skipped_known": stats.skipped_known,
         "not_modified": stats.not_modified,

@@ -20,7 +20,7 @@ class PostItem:
     text: str
     native_id: str | None = None
     url: str | None = None
-    author_id: str | None = None
+    author_id: str | None = field(default=None, repr=False)  # clear id: never in a repr or log
     title: str | None = None
     text_is_html: bool = False
     created: Any = None

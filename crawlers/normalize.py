@@ -16,6 +16,7 @@ import codecs
 import re
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from html import unescape
 from zoneinfo import ZoneInfo
 
 # --------------------------------------------------------------------------------------------
@@ -35,6 +36,15 @@ _ALIASES = {
     "cp950": "big5hkscs",
     "utf8": "utf-8",
     "utf-8": "utf-8",
+    # as browsers do (WHATWG Encoding): these labels mean Windows-1252 ("smart quotes" in 0x80-0x9F)
+    "iso-8859-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "iso_8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "l1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
 }
 _CHINESE = ["utf_8", "gb18030", "big5hkscs"]
 _META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
@@ -151,7 +161,7 @@ _TAG = re.compile(r"<[a-zA-Z!/?]")
 def html_to_text(html: str) -> str:
     """Plain text of an HTML fragment or document; images keep their alt text."""
     if not html or not _TAG.search(html):
-        return _tidy(html or "")
+        return _tidy(unescape(html) if html and "&" in html else (html or ""))
     import lxml.html
     from lxml import etree
 

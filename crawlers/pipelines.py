@@ -1,7 +1,7 @@
 """Item pipelines: normalize -> dedup -> store.
 
-- `NormalizePipeline`: HTML -> text, raw dates/counts -> values, then `store.ingest.build_post`
-  (pseudonymized author, canonical URL, traditional -> simplified `text_norm`, jieba tokens,
+- `NormalizePipeline`: HTML -> text, raw dates/counts -> values, then `ingest.posts.build_post`
+  (pseudonymized author, canonical URL, traditional -> simplified `text_norm`, analyzer tokens,
   deterministic id). An item that cannot become a valid post is dropped with a reason
   (`missing_date`, `invalid_date`, `empty_text`, `invalid_<field>`), counted in the run stats.
 - `DedupPipeline`: SimHash/MinHash fingerprints; an id already seen in this run is a duplicate.
@@ -28,8 +28,8 @@ from crawlers.context import CHECKPOINTS, CrawlContext
 from crawlers.dedup import fingerprint, link_near_duplicates, split_known
 from crawlers.items import CheckpointItem, PostItem
 from crawlers.normalize import html_to_text, parse_count, parse_datetime
+from ingest.posts import RawPost, build_post
 from store.errors import InvalidRecord, StoreUnavailable
-from store.ingest import RawPost, build_post
 from store.records import Checkpoint, Engagement, Post
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class NormalizePipeline:
     def open_spider(self) -> None:
         """Load the segmenter and converters now, not on the first item (which would stall
         the reactor, and with it every download in flight, for a few seconds)."""
-        from nlp.text import normalize, segment
+        from analysis.text import normalize, segment
 
         segment(normalize("預熱分词器"))
         html_to_text("<p>预热</p>")

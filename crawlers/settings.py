@@ -21,6 +21,7 @@ DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 5 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 REDIRECT_MAX_TIMES = 5
+DOWNLOAD_VERIFY_CERTIFICATES = True  # a source may opt out (verify_tls: false, logged)
 METAREFRESH_MAXDELAY = 5
 
 # Retries with backoff, honouring Retry-After (crawlers.middlewares.BackoffRetryMiddleware)
@@ -33,6 +34,8 @@ RETRY_AFTER_MAX = 120.0
 RETRY_GIVE_UP_LOG_LEVEL = "WARNING"
 
 DOWNLOADER_MIDDLEWARES = {
+    "crawlers.hostguard.HostGuardMiddleware": 40,  # before offsite (50) and robots.txt (100)
+    "crawlers.hostguard.CredentialScopeMiddleware": 760,  # after cookies (700)
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawlers.middlewares.BackoffRetryMiddleware": 550,
     "crawlers.middlewares.AuthGuardMiddleware": 650,
@@ -51,6 +54,7 @@ TINGFENG_STORE_BATCH = 200
 REMOTE_CONTROL_ENABLED = False  # no control port per crawl
 COOKIES_DEBUG = False  # never log credentials
 DEFAULT_DROPITEM_LOG_LEVEL = "INFO"
+LOG_FORMATTER = "crawlers.logformat.PrivateLogFormatter"  # items by source/id/URL, no author id
 STATS_DUMP = False  # the run-health extension logs one summary line per source
 LOG_LEVEL = "INFO"
 STATS_DUMP = False  # the run-health extension logs one summary line per source

@@ -110,9 +110,21 @@ class SourceBase(Model):
         "drop", description="items without a readable date: drop, or use the fetch time"
     )
     headers: dict[str, str] = Field(default_factory=dict)
+    extra_hosts: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")]] = Field(
+        default_factory=list,
+        description="hosts besides those of the entry URLs that the crawl may fetch (e.g. "
+        "detail pages on a CDN host), each with its subdomains; host names only, no scheme",
+    )
+    verify_tls: bool = Field(
+        True, description="verify TLS certificates; false is an opt-out logged at every run"
+    )
 
     def domains(self) -> list[str]:
         return sorted({urlsplit(u).hostname or "" for u in self.entry_urls()} - {""})
+
+    def allowed_hosts(self) -> list[str]:
+        """Hosts this source may fetch (each with its subdomains)."""
+        return sorted({*self.domains(), *(h.lower().rstrip(".") for h in self.extra_hosts)})
 
     def entry_urls(self) -> list[str]:
         raise NotImplementedError
@@ -253,6 +265,11 @@ class WeiboSource(SourceBase):
 
     def entry_urls(self) -> list[str]:
         return [self.api_url]
+
+    def domains(self) -> list[str]:
+        """The API's host, and the long-text endpoint's (the spider fetches both)."""
+        urls = [self.api_url, *([self.long_text_url] if self.long_text_url else [])]
+        return sorted({urlsplit(u).hostname or "" for u in urls} - {""})
 
 
 class TiebaSource(SourceBase):

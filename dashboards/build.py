@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboards.errors import SourceError
+from dashboards.kql import contradiction
 from dashboards.lens import dashboard_object, data_view_object, lens_object, search_object
 from dashboards.spec import (
     SOURCE_DIR,
@@ -80,6 +81,15 @@ def _panel_fields(panel: Panel) -> tuple[set[str], set[str], set[str]]:
 
 
 def check_panel(file: str, panel: Panel, fields: dict[str, dict[str, Any]]) -> None:
+    for metric in panel.metrics:
+        clash = contradiction(panel.query, metric.filter or "")
+        if clash:
+            raise SourceError(
+                f"{file}: panel {panel.id!r}: metric {metric.label!r} filter "
+                f"{metric.filter!r} contradicts the panel query {panel.query!r} "
+                f"({clash[1]} vs {clash[0]}): Lens ANDs them, so it always shows 0; "
+                "move the condition from the panel query to the metrics"
+            )
     aggregated, shown, kql = _panel_fields(panel)
     for field in sorted(aggregated | shown | kql):
         if field not in fields:
@@ -126,6 +136,8 @@ def build_objects(
     views = {v.id: v for v in data_views}
     for view in data_views:
         fields = index_fields(view.index)
+        if view.time_field is None:
+            continue
         if view.time_field not in fields or fields[view.time_field].get("type") != "date":
             raise SourceError(
                 f"data_views.yaml: data view {view.id!r}: time field {view.time_field!r} "

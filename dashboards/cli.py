@@ -64,12 +64,12 @@ def import_(
 
     Example: tingfeng dashboards import --kibana http://localhost:5601
     """
-    from cli.context import load_settings
     from dashboards.build import DATA_VIEWS_FILE, ndjson_files
     from dashboards.errors import DashboardError
     from dashboards.importer import KibanaImporter, make_client
     from dashboards.lens import data_view_object
     from dashboards.spec import load_data_views
+    from store.context import load_settings
 
     settings = load_settings()
     url = kibana or settings.kibana_url

@@ -120,8 +120,8 @@ class KibanaImporter:
                 "id": obj["id"],
                 "title": attrs["title"],
                 "name": attrs.get("name", attrs["title"]),
-                "timeFieldName": attrs.get("timeFieldName"),
-            },
+            }
+            | ({"timeFieldName": attrs["timeFieldName"]} if attrs.get("timeFieldName") else {}),
             "override": True,
         }
         response = self._request("POST", "/api/data_views/data_view", json=body)

@@ -49,11 +49,9 @@ def _object(
 
 
 def data_view_object(view: DataViewSpec, prefix: str) -> dict[str, Any]:
-    attributes = {
-        "title": f"{prefix}-{view.index}",
-        "name": view.name,
-        "timeFieldName": view.time_field,
-    }
+    attributes = {"title": f"{prefix}-{view.index}", "name": view.name}
+    if view.time_field:
+        attributes["timeFieldName"] = view.time_field
     return _object("index-pattern", view.id, attributes, [])
 
 

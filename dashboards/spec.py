@@ -30,7 +30,10 @@ class DataViewSpec(_Strict):
     id: str = Field(pattern=SLUG)
     index: str = Field(description="key of store.indices.INDICES; the title is <prefix>-<index>")
     name: str
-    time_field: str
+    time_field: str | None = Field(
+        description="date field the time picker filters on; null: no time filter "
+        "(every document, whatever its age)"
+    )
 
 
 class FilterItem(_Strict):

@@ -37,8 +37,8 @@ def digest_command(
 
     Example: tingfeng digest --date 2024-05-01
     """
-    from cli.context import load_settings, store_from
     from digest.jobs import run_digest
+    from store.context import load_settings, store_from
 
     settings = load_settings()
     store = store_from(settings)
@@ -60,7 +60,10 @@ def digest_command(
     if d.empty:
         console.print("本期无活动 (no activity in this period)")
     console.print(f"saved: {result.directory / 'digest.html'}")
-    console.print(f"       {result.directory / 'digest.pdf'}")
+    if result.pdf_off:
+        console.print(f"PDF off: {result.pdf_off}", highlight=False)
+    else:
+        console.print(f"       {result.directory / 'digest.pdf'}")
     if result.emailed_to:
         console.print(f"emailed to: {', '.join(result.emailed_to)}")
     if result.webhook:
@@ -80,8 +83,8 @@ def report_incident(
 
     Example: tingfeng report incident 3f2a9c1d
     """
-    from cli.context import load_settings, store_from
     from digest.report import build_report, write_report
+    from store.context import load_settings, store_from
 
     settings = load_settings()
     store = store_from(settings)

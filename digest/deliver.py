@@ -48,7 +48,10 @@ def save_digest(digest: Digest, rendered: Rendered, data_dir: Path) -> Path:
     (target / FILES["html"]).write_text(rendered.html, encoding="utf-8")
     (target / FILES["md"]).write_text(rendered.markdown, encoding="utf-8")
     (target / FILES["txt"]).write_text(rendered.text, encoding="utf-8")
-    (target / FILES["pdf"]).write_bytes(rendered.pdf)
+    if rendered.pdf is not None:
+        (target / FILES["pdf"]).write_bytes(rendered.pdf)
+    else:
+        (target / FILES["pdf"]).unlink(missing_ok=True)  # never a stale PDF beside new HTML
     # json last: its presence marks a complete digest for the API
     (target / FILES["json"]).write_text(digest.model_dump_json(indent=2), encoding="utf-8")
     log.info("digest saved: %s", target)
@@ -83,12 +86,13 @@ def build_email(
     assert isinstance(html_part, EmailMessage)
     for name, png in rendered.images.items():
         html_part.add_related(png, "image", "png", cid=f"<{name}>", filename=f"{name}.png")
-    message.add_attachment(
-        rendered.pdf,
-        maintype="application",
-        subtype="pdf",
-        filename=f"tingfeng-{digest.kind}-{digest.day}.pdf",
-    )
+    if rendered.pdf is not None:
+        message.add_attachment(
+            rendered.pdf,
+            maintype="application",
+            subtype="pdf",
+            filename=f"tingfeng-{digest.kind}-{digest.day}.pdf",
+        )
     return message
 
 
@@ -99,6 +103,11 @@ def send_email(message: EmailMessage, smtp: SmtpTarget) -> None:
             if smtp.security == "starttls":
                 client.starttls(context=ssl.create_default_context())
             if smtp.username and smtp.password:
+                if smtp.security not in ("starttls", "ssl"):  # never a password in clear text
+                    raise DeliveryError(
+                        f"SMTP server {smtp.host}: refusing to log in without TLS; set "
+                        "TINGFENG_SMTP_SECURITY=starttls or ssl"
+                    )
                 client.login(smtp.username, smtp.password)
             client.send_message(message)
     except (OSError, smtplib.SMTPException) as exc:

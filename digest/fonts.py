@@ -104,6 +104,18 @@ def find_cjk_font(override: Path | None = None) -> CjkFont:
     return found[0]
 
 
+def find_cjk_font_or_none(override: Path | None = None) -> CjkFont | None:
+    """`find_cjk_font`, but an installation without any CJK font gives None (charts and PDF
+    are then left out); a TINGFENG_DIGEST_FONT that is wrong is still an error."""
+    if override is not None:
+        return find_cjk_font(override)
+    try:
+        return find_cjk_font(None)
+    except FontMissing as exc:
+        log.debug("digest charts and PDF are off: %s", exc)
+        return None
+
+
 def register_with_matplotlib(font: CjkFont) -> None:
     """Make the font's family usable by name in matplotlib (its font cache may predate it)."""
     from matplotlib import font_manager

@@ -14,7 +14,7 @@ from digest.charts import render_charts
 from digest.collect import collect_digest, monday_of
 from digest.deliver import SmtpTarget, build_email, post_webhook, save_digest, send_email
 from digest.errors import DeliveryError
-from digest.fonts import find_cjk_font
+from digest.fonts import find_cjk_font_or_none
 from digest.model import Digest, Kind
 from digest.render import Rendered, render_digest
 from digest.series import collect_series
@@ -30,6 +30,7 @@ class DigestResult:
     emailed_to: list[str] = field(default_factory=list)
     webhook: bool = False
     errors: list[str] = field(default_factory=list)
+    pdf_off: str | None = None  # why no PDF was made (a missing system package)
 
 
 def make_digest(
@@ -43,10 +44,10 @@ def make_digest(
     now: datetime | None = None,
 ) -> tuple[Digest, Rendered]:
     """Collect the numbers, draw the charts (none for an empty period), render every format."""
-    font = find_cjk_font(font_path)
+    font = find_cjk_font_or_none(font_path)
     digest = collect_digest(store, kind=kind, day=day, tz=tz, public_url=public_url, now=now)
     images: dict[str, bytes] = {}
-    if not digest.empty:
+    if not digest.empty and font is not None:  # no CJK font: no charts (they would be tofu)
         images = render_charts(digest, collect_series(store, digest), font)
     return digest, render_digest(digest, images, font)
 
@@ -99,8 +100,11 @@ def run_digest(
         now=now,
     )
     result = DigestResult(digest, save_digest(digest, rendered, settings.data_dir))
+    result.pdf_off = rendered.pdf_off
     if not deliver:
         return result
+    if rendered.pdf_off:
+        log.warning("digest %s/%s: PDF off: %s", kind, day, rendered.pdf_off)
     to = recipients(settings)
     smtp = smtp_target(settings)
     if to and smtp:

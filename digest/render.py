@@ -80,8 +80,9 @@ class Rendered:
     email_html: str  # images as cid:<name>
     markdown: str
     text: str
-    pdf: bytes
+    pdf: bytes | None  # None: PDF off, `pdf_off` says why
     images: dict[str, bytes]
+    pdf_off: str | None = None
 
 
 def render_template(name: str, tz: str, **context: Any) -> str:
@@ -90,6 +91,24 @@ def render_template(name: str, tz: str, **context: Any) -> str:
 
 def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+PDF_PACKAGES = "fonts-wqy-microhei libpango-1.0-0 libpangoft2-1.0-0"
+
+
+def pdf_unavailable(font: CjkFont | None) -> str | None:
+    """Why no PDF can be made here (a missing system package), or None if it can. The HTML,
+    Markdown and text formats need neither."""
+    if font is None:
+        return f"no CJK font installed (as root: apt-get install {PDF_PACKAGES})"
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            import weasyprint  # noqa: F401  (loads pango through cffi)
+    except (ImportError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"WeasyPrint cannot load pango: {first} (as root: apt-get install {PDF_PACKAGES})"
+    return None
 
 
 def pdf_from_html(html: str, font: CjkFont | None) -> bytes:
@@ -120,6 +139,7 @@ def pdf_from_html(html: str, font: CjkFont | None) -> bytes:
 
 def render_digest(digest: Digest, images: dict[str, bytes], font: CjkFont | None) -> Rendered:
     tz = digest.timezone
+    pdf_off = pdf_unavailable(font)
     stack = font_stack(font)
     files = {name: f"charts/{name}.png" for name in images}
     cids = {name: f"cid:{name}" for name in images}
@@ -133,6 +153,7 @@ def render_digest(digest: Digest, images: dict[str, bytes], font: CjkFont | None
         email_html=email_html,
         markdown=render_template("digest.md.j2", tz, images=files, **common),
         text=render_template("digest.txt.j2", tz, **common),
-        pdf=pdf_from_html(print_html, font),
+        pdf=None if pdf_off else pdf_from_html(print_html, font),
         images=images,
+        pdf_off=pdf_off,
     )

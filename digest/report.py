@@ -15,9 +15,9 @@ from typing import Any
 
 from digest.collect import find_all
 from digest.errors import DigestNotFound
-from digest.fonts import find_cjk_font
+from digest.fonts import find_cjk_font_or_none
 from digest.links import Links
-from digest.render import font_stack, pdf_from_html, render_template
+from digest.render import font_stack, pdf_from_html, pdf_unavailable, render_template
 from digest.vocab import load_vocab
 from store.base import Store
 from store.indices import INDICES
@@ -184,7 +184,7 @@ def write_report(
     report: IncidentReport, data_dir: Path, *, tz: str, font_path: Path | None = None
 ) -> dict[str, Path]:
     """HTML, Markdown and PDF under <data_dir>/reports/incidents/<id>/; returns the paths."""
-    font = find_cjk_font(font_path)
+    font = find_cjk_font_or_none(font_path)
     target = data_dir / "reports" / "incidents" / report.incident.id
     target.mkdir(parents=True, exist_ok=True)
     context = {"r": report, "i": report.incident, "font_stack": font_stack(font)}
@@ -196,6 +196,11 @@ def write_report(
     }
     paths["html"].write_text(html, encoding="utf-8")
     paths["md"].write_text(render_template("incident.md.j2", tz, **context), encoding="utf-8")
-    paths["pdf"].write_bytes(pdf_from_html(html, font))
+    pdf_off = pdf_unavailable(font)
+    if pdf_off:
+        log.warning("incident report %s: PDF off: %s", report.incident.id, pdf_off)
+        del paths["pdf"]
+    else:
+        paths["pdf"].write_bytes(pdf_from_html(html, font))
     log.info("incident report %s: %s", report.incident.id, target)
     return paths

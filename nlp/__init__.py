@@ -1,1 +1,1 @@
-"""NLP stage: text normalization and segmentation, classifiers, matching, topics, places."""
+"""NLP stage (builds on `analysis.text`): classifiers, matching, topics, places."""

@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
+from analysis.text import normalize, segment
 from nlp.config import TaskConfig
 from nlp.data import load_dataset
 from nlp.evaluate import predict_data
 from nlp.metrics import binary_positive_calibration, classification_metrics
 from nlp.priors import adjust, em_priors
 from nlp.signatures import strip_signatures
-from nlp.text import normalize, segment
 from nlp.train import TaskData, fit_model
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analysis.text import normalize
 from nlp.errors import DatasetError
-from nlp.text import normalize
 
 log = logging.getLogger(__name__)
 

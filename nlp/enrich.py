@@ -50,7 +50,7 @@ class ClassifyStep:
         tokens = [p.tokens.split() for p in posts]
         rumor = self.predictor.predict("rumor", texts, normalized=True, tokens=tokens)
         emotion, polarity = self.predictor.emotion_and_polarity(texts, tokens)
-        help_ = self.predictor.predict("help", texts, normalized=True)
+        help_ = self.predictor.predict("help", texts, normalized=True, tokens=tokens)
         for post, r, e, p, h in zip(posts, rumor, emotion, polarity, help_, strict=True):
             post.nlp.rumor = _label(r)
             post.nlp.emotion = _label(e)

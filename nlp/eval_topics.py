@@ -27,9 +27,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from analysis.text import SEGMENTER_VERSION, normalize, segment
 from nlp.bursts import BurstConfig, Window, burst_for_counts, default_burst_config
 from nlp.kb_import import read_jsonl
-from nlp.text import SEGMENTER_VERSION, normalize, segment
 from nlp.topics import TopicAssigner, TopicConfig, assign_posts, default_topic_config
 from store.records import Post
 

@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from analysis.text import segment
 from nlp.config import TaskConfig
 from nlp.data import build_task_examples, load_dataset
 from nlp.linear import LinearModel
 from nlp.metrics import binary_positive_calibration, classification_metrics
 from nlp.predict import POLARITIES, polarity_proba
-from nlp.text import segment
 from nlp.train import TaskData, fit_model, load_task_data
 
 log = logging.getLogger(__name__)

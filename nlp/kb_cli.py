@@ -45,8 +45,8 @@ def kb_import(
 
     Example: tingfeng kb import --datasets ../shared/datasets
     """
-    from cli.context import load_settings, store_from
     from nlp.kb import import_claims
+    from store.context import load_settings, store_from
 
     store = store_from(load_settings())
     tasks: dict[str, TaskID] = {}
@@ -78,8 +78,8 @@ def kb_search(
 
     Example: tingfeng kb search "盐水漱口可以预防新冠病毒"
     """
-    from cli.context import load_settings, store_from
     from nlp.kb import search_claims
+    from store.context import load_settings, store_from
 
     store = store_from(load_settings())
     hits = search_claims(store, query, size=size)
@@ -224,10 +224,10 @@ def topics_update(
     """
     from datetime import UTC, datetime, timedelta
 
-    from cli.context import load_settings, store_from
     from nlp.bursts import detect_bursts
     from nlp.topics import assign_topics
     from store.base import PostQuery
+    from store.context import load_settings, store_from
 
     store = store_from(load_settings())
     now = datetime.now(UTC)
@@ -257,8 +257,8 @@ def topics_bursts() -> None:
 
     Example: tingfeng topics bursts
     """
-    from cli.context import load_settings, store_from
     from nlp.bursts import detect_bursts
+    from store.context import load_settings, store_from
 
     store = store_from(load_settings())
     show_topics(detect_bursts(store))

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from analysis.text import normalize, segment, to_simplified
 from nlp.errors import NlpError
-from nlp.text import normalize, segment, to_simplified
 from store.records import Claim, make_id
 
 CN_TZ = ZoneInfo("Asia/Shanghai")

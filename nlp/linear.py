@@ -75,8 +75,8 @@ class LinearModel:
         context_tokens: Sequence[Sequence[str]] | None = None,
     ) -> np.ndarray:
         if (self.meta or {}).get("strip_signatures"):
+            from analysis.text import segment
             from nlp.signatures import strip_signatures
-            from nlp.text import segment
 
             texts = [strip_signatures(t) for t in texts]
             tokens = [segment(t) for t in texts] if self.featurizer.words else None

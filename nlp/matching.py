@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from analysis.text import normalize, segment
 from nlp.kb_import import KbError
-from nlp.text import normalize, segment
 from store.records import Claim, ClaimMatch, Post
 
 CONFIG_FILE = "matching.yaml"

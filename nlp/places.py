@@ -11,7 +11,13 @@ and short names such as 朝阳). Each name can fit several divisions; resolution
    lies inside it (+3 for a city, +2 for a province: 吉林 + 丰满区 -> 吉林市); a higher level wins ties of a bare name
    (吉林 -> 吉林省); `preferred.yaml` breaks ties when the text gives no context (朝阳区 ->
    Beijing); a still-tied county is dropped rather than guessed;
-3. `weak` short names (everyday words such as 平安, 和平) count only with context.
+3. `weak` short names (everyday words such as 平安, 和平) count only with context;
+4. the platform location disambiguates county-level short names: a short county name (南湖 for
+   嘉兴 南湖区) none of whose counties lies in a province of the platform location is kept only
+   when another place the text names lies in that county's province (a post 发布于 江苏 naming
+   南湖新村 is not placed in 浙江); such a name is never an anchor for the others;
+5. a short name followed by a settlement or landmark word (新村, 小区, 花园, 公园, 镇, 河 ...)
+   is part of that name, not a division (like 中山路).
 """
 
 from __future__ import annotations
@@ -26,13 +32,16 @@ from typing import Literal
 
 import yaml
 
+from analysis.text import normalize, segment
 from nlp.errors import ConfigError
-from nlp.text import normalize, segment
 from store.records import Place, Post
 
 Level = Literal["province", "city", "county"]
 LEVEL_RANK = {"province": 0.5, "city": 0.3, "county": 0.0}
-BLOCK_AFTER_SHORT = ("路", "街", "巷", "道", "胡同", "号")
+BLOCK_AFTER_SHORT = (
+    *("路", "街", "巷", "道", "胡同", "号"),
+    *("新村", "村", "小区", "花园", "公园", "社区", "镇", "乡", "广场", "大厦", "河"),
+)
 REGION_PREFIXES = ("发布于", "ip属地", "来自", "所在地", ":", "：")
 
 
@@ -138,18 +147,34 @@ class Gazetteer:
         anchors: Iterable[Division] = (),
         *,
         trust_weak: bool = False,
+        platform: Sequence[Division] = (),
     ) -> list[Division]:
         anchor_list = list(anchors)
-        for m in mentions:
-            if len(m.candidates) == 1 and (trust_weak or not m.weak):
+        provinces = {d.province for d in platform}
+        foreign = [self._foreign_county(m, provinces) for m in mentions]
+        for m, outside in zip(mentions, foreign, strict=True):
+            if len(m.candidates) == 1 and (trust_weak or not m.weak) and not outside:
                 anchor_list.append(m.candidates[0])
         anchor_codes = {c for a in anchor_list for c in a.codes()}
         resolved: list[Division] = []
-        for m in mentions:
+        for m, outside in zip(mentions, foreign, strict=True):
+            if outside and not any(
+                a.province == d.province for d in m.candidates for a in anchor_list
+            ):
+                continue  # a county short name outside the platform province, unsupported
             choice = self._choose(m, anchor_list, anchor_codes, trust_weak)
             if choice is not None and choice not in resolved:
                 resolved.append(choice)
         return resolved
+
+    @staticmethod
+    def _foreign_county(m: Mention, provinces: set[str]) -> bool:
+        """A short county name none of whose counties lies in the platform provinces."""
+        return (
+            bool(provinces)
+            and all(d.level == "county" and d.name != m.surface for d in m.candidates)
+            and not any(d.province in provinces for d in m.candidates)
+        )
 
     def _choose(
         self,
@@ -208,7 +233,9 @@ class Gazetteer:
                 region = region.replace(prefix, " ")
             platform = self.resolve(self.mentions(region), trust_weak=True)
         starts = token_starts(text_norm, segment(text_norm) if tokens is None else tokens)
-        text_divs = self.resolve(self.mentions(text_norm, starts), anchors=platform)
+        text_divs = self.resolve(
+            self.mentions(text_norm, starts), anchors=platform, platform=platform
+        )
         places = [self._place(d, "platform") for d in platform]
         places += [self._place(d, "text") for d in text_divs]
         return places

@@ -14,7 +14,8 @@ Tasks:
 - `rumor_context`: the same from text + earliest reposts/comments (`context` list);
 - `emotion`: neutral / happy / angry / sad / fear / surprise;
 - `polarity`: positive / neutral / negative, the emotion probabilities summed;
-- `help`: help_request / public_demand / none (lexicon + patterns, `nlp/resources/help_lexicon.yaml`).
+- `help`: help_request / public_demand / none (`nlp.help_model`: rule features + character
+  n-grams, trained on hand-labelled real posts; per-class thresholds in its meta.json).
 
 Each prediction is `{"label", "score", "scores"}`: the top label, its probability, and the
 probability of every label.
@@ -31,12 +32,12 @@ from typing import IO, Any
 
 import numpy as np
 
+from analysis.text import normalize, segment
 from nlp.data import context_text
 from nlp.encoder import Encoder, EncoderHead, has_encoder, has_head
 from nlp.errors import PredictInputError, UnknownTask
-from nlp.help import HelpClassifier
+from nlp.help_model import HelpModel
 from nlp.linear import LinearModel
-from nlp.text import normalize, segment
 from nlp.transformer.cascade import Band, cascade_probabilities
 from nlp.transformer.runtime import TransformerClassifier, has_transformer
 from store.settings import Settings
@@ -75,7 +76,7 @@ class Predictor:
         self._transformers: dict[str, TransformerClassifier | None] = {}
         self._encoder: Encoder | None = None
         self._heads: dict[str, EncoderHead | None] = {}
-        self._help: HelpClassifier | None = None
+        self._help: HelpModel | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -95,11 +96,11 @@ class Predictor:
                     self._linear[name] = model
         return model
 
-    def help(self) -> HelpClassifier:
+    def help(self) -> HelpModel:
         if self._help is None:
             with self._lock:
                 if self._help is None:
-                    self._help = HelpClassifier.load(self.models_dir / "help")
+                    self._help = HelpModel.load(self.models_dir / "help")
         return self._help
 
     def transformer(self, name: str) -> TransformerClassifier | None:
@@ -184,7 +185,7 @@ class Predictor:
         contexts: list[Sequence[str]] | None,
     ) -> list[Prediction]:
         if task == "help":
-            return self.help().predict(norm)
+            return self.help().predict(norm, tokens)
         name = "emotion" if task == "polarity" else task
         model = self.linear(name)
         if tokens is None and model.featurizer.words:

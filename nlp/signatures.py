@@ -4,7 +4,7 @@ rather than what it claims.
 Measured on the cross-source protocol (`nlp evaluate --protocol cross-source`): a model that
 can read these learns each dataset's style (CHECKED's non-rumors are all People's Daily posts
 with a 【headline】 and a (人民日报记者...) sign-off). `strip_signatures` removes them from
-already-normalized text (URLs and @names are removed by `nlp.text.normalize`):
+already-normalized text (URLs and @names are removed by `analysis.text.normalize`):
 
 - a leading bracketed header 【...】 (its words are kept, the brackets and position are not:
   the header is often the claim itself);

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from analysis.text import segment
 from nlp.config import TaskConfig
 from nlp.data import DedupReport, TaskExample, build_task_examples, context_text, load_dataset
 from nlp.features import Featurizer, document_frequency_idf
 from nlp.linear import Calibration, LinearModel
 from nlp.masked import allowed_classes, fit_masked_softmax
 from nlp.signatures import strip_signatures
-from nlp.text import segment
 
 log = logging.getLogger(__name__)
 

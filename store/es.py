@@ -100,6 +100,7 @@ class ElasticsearchStore(Store):
         spool: Spool | None = None,
         url: str = "",
         chunk_size: int = BULK_CHUNK_DOCS,
+        manage_indices: bool = True,
     ) -> None:
         self.es = client
         self.prefix = prefix
@@ -107,6 +108,7 @@ class ElasticsearchStore(Store):
         self.spool = spool
         self.url = url
         self.chunk_size = chunk_size
+        self.manage_indices = manage_indices
 
     @classmethod
     def from_settings(cls, settings: Settings, *, spool: Spool | None = None) -> ElasticsearchStore:
@@ -120,6 +122,7 @@ class ElasticsearchStore(Store):
             client,
             prefix=settings.index_prefix,
             replicas=settings.es_replicas,
+            manage_indices=settings.es_manage_indices,
             spool=spool,
             url=_redact(settings.es_url),
         )
@@ -129,7 +132,19 @@ class ElasticsearchStore(Store):
 
     # -- lifecycle -------------------------------------------------------------------------
     def init(self) -> None:
-        """Templates, versioned indices and aliases (see `store.es_indices`). Idempotent."""
+        """Templates, versioned indices and aliases (see `store.es_indices`). Idempotent. Without
+        `manage_indices` only checks that every alias exists (a role that may not manage them)."""
+        if not self.manage_indices:
+            with _guard("init check"):
+                aliases = sorted(spec.alias(self.prefix) for spec in INDICES.values())
+                missing = [a for a in aliases if not self.es.indices.exists_alias(name=a)]
+            if missing:
+                raise StoreError(
+                    f"indices missing: {', '.join(missing)}; run `tingfeng store init` as a user "
+                    "that may manage them (compose: the store-init one-shot), or set "
+                    "TINGFENG_ES_MANAGE_INDICES=true"
+                )
+            return
         with _guard("init"):  # cluster-state updates queue up on a busy master: be patient
             ensure_indices(
                 self.es.options(request_timeout=INIT_TIMEOUT_S), self.prefix, self.replicas

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from nlp.text import segment_query
+from analysis.text import segment_query
 from store.base import POST_KEYWORD_FIELDS, PostQuery
 
 MATCH_NONE: dict[str, Any] = {"match_none": {}}

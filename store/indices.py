@@ -127,7 +127,7 @@ POSTS = IndexSpec(
             "text": "听说明天全市封城，超市都被抢空了！",
             "text_norm": "听说明天全市封城,超市都被抢空了!",
             "tokens": "听说 明天 全市 封城 超市 都 被 抢空 了",
-            "segmenter": "jieba-0.42.1",
+            "segmenter": "rjieba-0.2.2-jieba0.42.1+userdict-0a1b2c3d",
             "created_at": _T0,
             "fetched_at": _T0,
             "engagement": {"reposts": 120, "comments": 30, "likes": 55},

@@ -7,7 +7,7 @@ sketched for later stages and may still change shape.
 
 Field annotations:
 - `Text` is Chinese free text: indexed raw (`standard` analyzer) in Elasticsearch.
-- `Tokens` is a space-joined jieba segmentation, indexed with the `whitespace` analyzer.
+- `Tokens` is a space-joined segmentation (`analysis.text.segment`), indexed with the `whitespace` analyzer.
 - everything else that is a `str` is a keyword (exact match, aggregatable).
 """
 

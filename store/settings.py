@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     )
     crawl_timeout_s: int = Field(
         1800, description="Longest a scheduled crawl subprocess may run before it is stopped."
+    )
+    crawler_internal_hosts: str = Field(
+        "",
+        description="Comma-separated hosts (or host:port) the crawlers may fetch although they "
+        "resolve to private or loopback addresses (an office's own systems).",
     )
 
     # --- API ---
@@ -212,6 +217,23 @@ class Settings(BaseSettings):
     kibana_username: str | None = Field(None, description="Kibana user.")
     kibana_password: SecretStr | None = Field(None, description="Kibana password.")
 
+    es_manage_indices: bool = Field(
+        True,
+        description="Create/migrate index templates, indices and aliases at start; false: only "
+        "check they exist (a role that may not manage indices; compose's store-init makes them).",
+    )
+
+    # --- logging ---
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text, or one JSON object per line for log shippers."
+    )
+    log_summary_minutes: float = Field(
+        5,
+        ge=0,
+        description="How often `tingfeng run` logs its one-line summary (posts, incidents, "
+        "lag, errors); 0 turns it off.",
+    )
+
     @field_validator("pseudonym_key", "secret_key")
     @classmethod
     def _refuse_placeholders(cls, value: SecretStr) -> SecretStr:
@@ -279,6 +301,15 @@ class Settings(BaseSettings):
         except (KeyError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
         return value
+
+    @model_validator(mode="after")
+    def _smtp_login_needs_tls(self) -> Settings:
+        if self.smtp_username and self.smtp_password and self.smtp_security == "none":
+            raise ValueError(
+                "TINGFENG_SMTP_USERNAME/PASSWORD are set but TINGFENG_SMTP_SECURITY is 'none': "
+                "a password must not cross the network in clear text; set starttls or ssl"
+            )
+        return self
 
     @property
     def tz(self) -> ZoneInfo:

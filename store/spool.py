@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from store.base import BulkResult
+from store.files import open_private, private_dir
 from store.indices import spec_for
 from store.records import Record
 
@@ -45,12 +46,12 @@ class Spool:
 
     def append(self, kind: str, records: Sequence[Record]) -> None:
         with self._lock:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            private_dir(self.directory)
             existing = self._batches()
             seq = int(existing[-1].stem) + 1 if existing else 1
             final = self.directory / f"{seq:012d}.jsonl"
             tmp = final.with_suffix(".tmp")
-            with tmp.open("w", encoding="utf-8") as fh:
+            with open_private(tmp, "w", encoding="utf-8") as fh:
                 fh.write(json.dumps({"kind": kind, "count": len(records)}) + "\n")
                 for record in records:
                     fh.write(record.model_dump_json() + "\n")
@@ -79,8 +80,8 @@ class Spool:
         self, name: str, kind: str, failed: list[tuple[str, str]], records: Sequence[Record]
     ) -> None:
         by_id = {record.id: record for record in records}
-        self.rejected_dir.mkdir(parents=True, exist_ok=True)
-        with (self.rejected_dir / f"{name}.jsonl").open("a", encoding="utf-8") as fh:
+        private_dir(self.rejected_dir)
+        with open_private(self.rejected_dir / f"{name}.jsonl", "a", encoding="utf-8") as fh:
             for doc_id, reason in failed:
                 doc = by_id[doc_id].model_dump(mode="json") if doc_id in by_id else None
                 line = {"kind": kind, "id": doc_id, "reason": reason, "record": doc}

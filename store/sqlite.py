@@ -3,7 +3,7 @@
 Posts live in `posts` (JSON body) with two side tables that make filters and aggregations
 behave like Elasticsearch keyword fields: `post_terms` (field, value) holds every keyword value
 of a post (arrays: one row per value) and `post_scores` the nlp scores. `posts_fts` is an FTS5
-table over the same space-joined jieba tokens Elasticsearch indexes with its whitespace
+table over the same space-joined analyzer tokens Elasticsearch indexes with its whitespace
 analyzer, so a segmented query matches the same posts on both backends.
 
 Other record kinds share one `docs` table (kind, id, version, JSON body).
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from nlp.text import segment_query
+from analysis.text import segment_query
 from store.base import (
     POST_KEYWORD_FIELDS,
     Bucket,
@@ -33,6 +33,7 @@ from store.base import (
     StoreStatus,
 )
 from store.errors import ConflictError, StoreUnavailable
+from store.files import private_dir, private_file
 from store.indices import INDICES, spec_for
 from store.records import Post, Record
 from store.spool import Spool
@@ -114,10 +115,11 @@ class SqliteStore(Store):
         self.path = path
         self.spool = spool
         self._lock = threading.RLock()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         try:
+            private_file(path)  # owner-only before SQLite writes anything (WAL/SHM follow it)
             self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open SQLite store {path}: {exc}") from exc
         self._db.execute("PRAGMA foreign_keys=ON")
 

@@ -101,7 +101,7 @@ def playbook_show(
     Example: tingfeng playbook show
     """
     if file is None:
-        from cli.context import load_settings
+        from store.context import load_settings
 
         file = load_settings().playbook_file
     _show(load_playbook(file))
@@ -113,7 +113,7 @@ def playbook_show(
 
 
 def _store():  # type: ignore[no-untyped-def]
-    from cli.context import load_settings, store_from
+    from store.context import load_settings, store_from
 
     settings = load_settings()
     return settings, store_from(settings)

@@ -21,7 +21,7 @@ from store.base import Store
 from store.errors import ConflictError, StoreUnavailable
 from store.records import Alert, Checkpoint, Incident, SeverityComponent, SignalHit, Topic, make_id
 from store.settings import Settings
-from triage.notify import DeliveryReport, Notifier
+from triage.notify import DeliveryReport, Notifier, one_line
 from triage.playbook import Playbook, current_playbook
 from triage.severity import assess
 from triage.signals import Stats, fired_signals, jurisdiction_of, topic_stats
@@ -95,7 +95,7 @@ def build_from_stats(
     return Incident(
         id=incident_id,
         topic_id=topic_id,
-        title=title[:200],
+        title=one_line(title)[:200],
         category=category,
         severity=severity,
         severity_score=score,

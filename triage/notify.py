@@ -21,11 +21,12 @@ import logging
 import smtplib
 import ssl
 import time as _time
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from email.message import EmailMessage
 from typing import Any, Literal
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -54,6 +55,35 @@ EVENT_NAMES = {
     "severity_raised": "严重度上升",
     "reassigned": "转派",
 }
+
+
+class RobotRefused(Exception):
+    """The robot answered HTTP 200 with a non-zero errcode (bad keyword, rate limit...)."""
+
+    def __init__(self, errcode: str) -> None:
+        super().__init__(f"robot refused: errcode {errcode}")
+        self.errcode = errcode
+
+
+class InsecureLogin(Exception):
+    """SMTP credentials are configured but the connection is not encrypted."""
+
+
+def require_tls_for_login(security: str, host: str) -> None:
+    """Refuse to send an SMTP password in clear text: a login needs `starttls` or `ssl`."""
+    if security not in ("starttls", "ssl"):
+        raise InsecureLogin(
+            f"SMTP server {host}: refusing to log in without TLS; set "
+            "TINGFENG_SMTP_SECURITY=starttls or ssl (or drop the username and password)"
+        )
+
+
+def webhook_host(url: str) -> str:
+    """host[:port] of a webhook URL: what errors and logs may say about it."""
+    try:
+        return urlsplit(url).netloc.rsplit("@", 1)[-1] or "webhook"
+    except ValueError:
+        return "webhook"
 
 
 @dataclass(frozen=True)
@@ -98,6 +128,28 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)
 
 
+# Characters robot Markdown (DingTalk, WeCom) reads as syntax, swapped for their full-width
+# look-alikes: crawled text reads the same but cannot make a link, heading, image or emphasis.
+_MARKDOWN_LOOKALIKES = str.maketrans(
+    {"[": "［", "]": "］", "(": "（", ")": "）", "<": "＜", ">": "＞", "*": "＊", "_": "＿",
+     "`": "｀", "#": "＃", "!": "！", "|": "｜", "~": "～", "\\": "＼"}
+)  # fmt: skip
+
+
+def one_line(text: str) -> str:
+    """Control characters and line breaks become spaces, runs of spaces one space (a header
+    such as an e-mail Subject must be one line; a title must not start a new Markdown block)."""
+    chars = (" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
+    return " ".join("".join(chars).split())
+
+
+def md_text(text: str) -> str:
+    """Crawled text made inert in robot Markdown: one line, syntax characters swapped for
+    full-width look-alikes, URL schemes broken (`http：//`) so nothing renders as a link."""
+    text = one_line(text).translate(_MARKDOWN_LOOKALIKES)
+    return text.replace("://", "：//").replace("www.", "www．")
+
+
 def _fmt(value: datetime | None, tz: ZoneInfo) -> str:
     return value.astimezone(tz).strftime("%m-%d %H:%M") if value else "-"
 
@@ -115,27 +167,29 @@ def render(
     """Subject and markdown body of a message (also readable as plain text)."""
     category = CATEGORY_NAMES.get(incident.category, incident.category)
     event_name = EVENT_NAMES.get(event, event)
-    subject = f"[听风 S{incident.severity}] {event_name}·{category}: {incident.title[:60]}"
+    title = one_line(incident.title)[:60]
+    subject = f"[听风 S{incident.severity}] {event_name}·{category}: {title}"
     try:
         owner = playbook.team(incident.team).name if incident.team else "-"
     except KeyError:
         owner = incident.team or "-"
     place = (
-        f"{incident.jurisdiction_name or ''} ({incident.jurisdiction})"
+        md_text(f"{incident.jurisdiction_name or ''} ({incident.jurisdiction})")
         if incident.jurisdiction
         else "-"
     )
+    heading = f"[听风 S{incident.severity}] {event_name}·{category}: {md_text(title)}"
     lines = [
-        f"### {subject}",
+        f"### {heading}",
         f"- 事件 incident: {incident.id}",
         f"- 类别 category: {category} · 严重度 severity: {incident.severity}"
         + (f" (score {incident.severity_score:.2f})" if incident.severity_score else ""),
         f"- 辖区 jurisdiction: {place}",
-        f"- 负责 team: {owner} · 状态 state: {incident.state.value}",
+        f"- 负责 team: {md_text(owner)} · 状态 state: {incident.state.value}",
         f"- 帖子 posts: {incident.post_count or len(incident.evidence_post_ids)}",
     ]
     for hit in incident.signals[:3]:
-        lines.append(f"- 触发 signal {hit.rule}: {hit.why}")
+        lines.append(f"- 触发 signal {md_text(hit.rule)}: {md_text(hit.why)}")
     for clock_ in incident.sla:
         status = "met" if clock_.met_at else ("BREACHED" if clock_.breached else "due")
         lines.append(f"- SLA {clock_.name}: {status} {_fmt(clock_.due_at, tz)}")
@@ -337,7 +391,7 @@ class Notifier:
                     else:
                         self._send_email(note)
                 except Exception as exc:  # any delivery failure is recorded and retried
-                    note.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                    note.last_error = self._describe_failure(note, exc)[:500]
                     if note.attempts >= MAX_ATTEMPTS:
                         note.status, note.reason = "failed", "error"
                         report.failed += 1
@@ -352,6 +406,19 @@ class Notifier:
                 store.put(NOTIFICATIONS, note)
         return report
 
+    def _describe_failure(self, note: Notification, exc: Exception) -> str:
+        """What went wrong, without secrets: a webhook URL carries its access_token (and the
+        DingTalk sign) in the query, and httpx puts the URL in its messages, so a webhook
+        failure is told by status and host only."""
+        if note.channel != "webhook":
+            return f"{type(exc).__name__}: {exc}"
+        host = webhook_host(self.webhook_for(note.team) or "")
+        if isinstance(exc, httpx.HTTPStatusError):
+            return f"HTTP {exc.response.status_code} from {host}"
+        if isinstance(exc, RobotRefused):
+            return f"robot at {host} refused: errcode {exc.errcode}"
+        return f"{type(exc).__name__} contacting {host}"
+
     def _send_webhook(self, client: httpx.Client, note: Notification) -> None:
         url = self.webhook_for(note.team)
         if not url:
@@ -365,14 +432,14 @@ class Notifier:
         except ValueError:
             return
         if isinstance(data, dict) and data.get("errcode") not in (None, 0):
-            raise RuntimeError(f"robot refused: errcode {data.get('errcode')} {data.get('errmsg')}")
+            raise RobotRefused(str(data.get("errcode")))
 
     def _send_email(self, note: Notification) -> None:
         if self.smtp is None:
             raise RuntimeError("SMTP is not configured (TINGFENG_SMTP_HOST)")
         cfg = self.smtp
         message = EmailMessage()
-        message["Subject"] = note.subject
+        message["Subject"] = one_line(note.subject)
         message["From"] = cfg.sender
         message["To"] = ", ".join(note.recipients)
         message["X-Tingfeng-Incident"] = note.incident_id
@@ -382,5 +449,6 @@ class Notifier:
             if cfg.security == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
             if cfg.username and cfg.password:
+                require_tls_for_login(cfg.security, cfg.host)
                 smtp.login(cfg.username, cfg.password)
             smtp.send_message(message)

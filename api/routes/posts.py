@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field
 from api.auth import AUTH_RESPONSES, Require
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
+from ingest.posts import RawPost, build_post
 from store.base import PostQuery
 from store.errors import InvalidRecord
-from store.ingest import RawPost, build_post
 from store.records import Post
 
 router = APIRouter(prefix="/api/v1/posts", tags=["posts"])

@@ -9,9 +9,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from ingest.posts import ingest_posts, read_jsonl
 from store import Settings
 from store.base import PostQuery, Store
-from store.ingest import ingest_posts, read_jsonl
 from store.records import Post
 
 
@@ -32,7 +32,7 @@ def load_sample(settings: Settings):  # type: ignore[no-untyped-def]
 def run_demo(
     settings: Settings, console: Console, *, serve_api: bool = True, port: int | None = None
 ) -> None:
-    from cli.context import store_from
+    from store.context import store_from
 
     store = store_from(settings)
     crawled = crawl_fixture_site(settings, store, console)
@@ -87,6 +87,7 @@ def run_demo(
             markup=False,
             soft_wrap=True,
         )
+        show_desk_logins(settings, store, console, base)
         uvicorn.run(create_app(settings, store=store), host=settings.api_host, port=port)
 
 
@@ -110,9 +111,12 @@ def crawl_fixture_site(settings: Settings, store: Store, console: Console) -> in
     from crawlers.sources import load_sources
 
     bundled = Path(str(resources.files("crawlers").joinpath("sources.yaml")))
-    crawl_settings = settings.model_copy(update={"sources_file": bundled})
     console.print("crawling the local fixture site (feeds, news pages, Weibo/Tieba-style) ...")
     with FixtureSite() as site:
+        # the fixture site is on loopback, which crawls refuse unless it is named
+        crawl_settings = settings.model_copy(
+            update={"sources_file": bundled, "crawler_internal_hosts": site.netloc}
+        )
         code = run_subprocess(
             list(DEMO_SOURCES),
             crawl_settings,
@@ -231,6 +235,31 @@ def demo_token(settings: Settings, store: Store) -> str:
     return token
 
 
+DESK_DEMO_USERS = (
+    ("demo-press", "press", "演示新闻发言人"),
+    ("demo-supervisor", "supervisor", "演示值班主管"),
+)
+
+
+def show_desk_logins(settings: Settings, store: Store, console: Console, base: str) -> None:
+    """The desk's URL and a press and a supervisor login (a fresh password on every run)."""
+    import secrets
+
+    from store.records import Role
+    from triage.users import add_user, get_user, set_password
+
+    now = datetime.now(UTC)
+    console.print(f"desk (web pages for press officers and supervisors): {base}/desk", markup=False)
+    for username, role, name in DESK_DEMO_USERS:
+        password = secrets.token_urlsafe(9)
+        if get_user(store, username) is None:
+            add_user(store, username, Role(role), password=password, now=now, actor="demo",
+                     display_name=name)  # fmt: skip
+        else:
+            set_password(store, username, password, now=now, actor="demo")
+        console.print(f"  {role:10} login: {username} / {password}", markup=False)
+
+
 def show_digest(settings: Settings, store: Store, posts: list[Post], console: Console) -> None:
     """The supervisors' digest of the sample's (latest) day, saved for a person to open."""
     from digest.errors import DigestError
@@ -243,4 +272,7 @@ def show_digest(settings: Settings, store: Store, posts: list[Post], console: Co
         console.print(f"digest skipped: {exc}")
         return
     console.print(f"[bold]digest[/] {result.digest.title}: open {result.directory / 'digest.html'}")
-    console.print(f"  PDF: {result.directory / 'digest.pdf'}")
+    if result.pdf_off:
+        console.print(f"  PDF off: {result.pdf_off}", highlight=False)
+    else:
+        console.print(f"  PDF: {result.directory / 'digest.pdf'}")

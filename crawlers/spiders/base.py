@@ -28,6 +28,7 @@ from scrapy.exceptions import (
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawlers.context import CrawlContext, Runtime, user_agent
+from crawlers.hostguard import HostRefused
 from crawlers.items import CheckpointItem
 from crawlers.middlewares import AuthWall, stop, use_offline_suffix_list
 from crawlers.normalize import declared_charsets, decode_body
@@ -55,7 +56,7 @@ def classify_failure(failure: Failure) -> str:
     """A short, countable kind for a failed request."""
     exc = failure.value
     message = str(exc)
-    if isinstance(exc, AuthWall):
+    if isinstance(exc, AuthWall | HostRefused):
         return exc.kind
     if isinstance(exc, HttpError):
         return f"http_{exc.response.status}"
@@ -69,6 +70,8 @@ def classify_failure(failure: Failure) -> str:
         return "ignored"
     if "max size" in message:
         return "too_large"
+    if "certificate verify failed" in message or "SSL routines" in message:
+        return "tls"
     if isinstance(exc, DownloadTimeoutError | TimeoutError) or "Timeout" in type(exc).__name__:
         return "timeout"
     if (
@@ -101,6 +104,7 @@ def apply_source_settings(settings: ScrapySettings, ctx: CrawlContext) -> None:
         "RETRY_TIMES": p.retries,
         "RETRY_AFTER_MAX": p.max_retry_after,
         "ROBOTSTXT_OBEY": p.obey_robots,
+        "DOWNLOAD_VERIFY_CERTIFICATES": ctx.source.verify_tls,
         "USER_AGENT": user_agent(ctx.settings.crawler_contact),
     }
     for key, value in values.items():
@@ -139,6 +143,7 @@ class SourceSpider(scrapy.Spider):
     source_type: ClassVar[str] = ""
     ctx: CrawlContext
     owns_runtime: bool = False
+    allowed_domains: list[str]  # the source's hosts (the host guard enforces them)
 
     def __init__(
         self,
@@ -174,14 +179,22 @@ class SourceSpider(scrapy.Spider):
                 f"source '{spider.source_name}' has type '{kind}'; crawl it with the '{kind}' spider"
             )
         apply_source_settings(crawler.settings, spider.ctx)
+        spider.allowed_domains = spider.ctx.allowed_hosts
+        if not spider.ctx.source.verify_tls:
+            log.warning(
+                "source %s: TLS certificate verification is OFF (verify_tls: false in the "
+                "sources file); its pages and credentials can be read or forged on the way",
+                spider.source_name,
+            )
         return spider
 
     # -- requests ------------------------------------------------------------------------------
     def request(self, url: str, callback: Any, **kwargs: Any) -> scrapy.Request:
-        """A request carrying the source's headers and credentials (never logged)."""
+        """A request carrying the source's headers, and its credentials when the credential
+        names the URL's host (never logged)."""
         headers = dict(self.ctx.source.headers)
         cookies: dict[str | bytes, str | bytes | bool | float | int] = {}
-        if self.ctx.credential is not None:
+        if self.ctx.credential is not None and self.ctx.may_carry_credential(url):
             headers.update(self.ctx.credential.headers)
             cookies.update(self.ctx.credential.cookies)
         headers.update(kwargs.pop("headers", {}) or {})
@@ -215,8 +228,14 @@ class SourceSpider(scrapy.Spider):
     def on_error(self, failure: Failure) -> Iterator[Any]:
         request = failure.request  # type: ignore[attr-defined]
         kind = classify_failure(failure)
-        self.ctx.stats.error(kind)
-        if not isinstance(failure.value, AuthWall):
+        if isinstance(failure.value, HostRefused):
+            self.ctx.stats.refused[kind] += 1
+            log.warning(
+                "source %s: refused %s: %s", self.ctx.source.name, request.url, failure.value
+            )
+        else:
+            self.ctx.stats.error(kind)
+        if not isinstance(failure.value, AuthWall | HostRefused):
             log.warning(
                 "source %s: %s failed: %s (%s)",
                 self.ctx.source.name,

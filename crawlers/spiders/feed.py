@@ -1,4 +1,5 @@
-"""RSS/Atom/RDF feeds with conditional GET (ETag / Last-Modified kept per feed URL)."""
+"""RSS, Atom, RDF, CDF and JSON feeds with conditional GET (ETag / Last-Modified kept per feed
+URL); read by `crawlers.feeds` (feedparser)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ class FeedSpider(SourceSpider):
             log.info("source %s: %s not modified", self.ctx.source.name, response.url)
             return
         try:
-            entries = parse_feed(self.decoded(response))
+            ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
+            entries = parse_feed(response.body, ctype)
         except FeedError as exc:
             self.ctx.stats.error("invalid_feed")
             log.warning("source %s: %s is not a feed: %s", self.ctx.source.name, response.url, exc)

@@ -18,7 +18,7 @@ from crawlers.items import PostItem
 from crawlers.normalize import extract_article
 from crawlers.sources import Fields, HtmlSource
 from crawlers.spiders.base import SourceSpider, select, select_html, select_text
-from store.ingest import post_id
+from ingest.posts import post_id
 
 _META_DATES = (
     "meta[property='article:published_time']::attr(content)",

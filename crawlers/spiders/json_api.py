@@ -15,7 +15,7 @@ from scrapy.http import Response
 from crawlers.items import PostItem
 from crawlers.sources import CursorPagination, JsonApiSource, PagePagination
 from crawlers.spiders.base import SourceSpider
-from store.ingest import post_id
+from ingest.posts import post_id
 
 log = logging.getLogger(__name__)
 _MISSING = object()

@@ -22,7 +22,7 @@ from scrapy.http import Response
 from crawlers.items import PostItem
 from crawlers.sources import WeiboSource
 from crawlers.spiders.json_api import JsonApiSpider, get_path, scalar, with_params
-from store.ingest import post_id
+from ingest.posts import post_id
 
 log = logging.getLogger(__name__)
 LOGIN_REQUIRED = -100

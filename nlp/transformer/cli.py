@@ -109,7 +109,7 @@ def train_transformer(
 
 def _base_model_setting() -> Path | None:
     """TINGFENG_NLP_BASE_MODEL when the settings load (training needs no service secrets)."""
-    from cli.context import SettingsError, load_settings
+    from store.context import SettingsError, load_settings
 
     try:
         return load_settings().nlp_base_model

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from analysis.text import normalize
 from nlp.data import load_dataset
-from nlp.text import normalize
 from nlp.transformer.e5file import E5Weights, default_weights_path, read_e5
 from nlp.transformer.vocab import (
     Specials,

@@ -23,6 +23,8 @@ ROOT = HERE.parent.parent
 DEFAULT_SOURCES = ROOT / "crawlers" / "sources.yaml"
 TEST_SOURCES = HERE / "sources_test.yaml"
 CREDENTIALS = '{"weibo": {"cookies": {"SUB": "s3cret-cookie-value-do-not-log"}}}'
+# the fixture site runs on loopback, which crawls refuse unless it is named explicitly
+LOCAL_HOSTS = "127.0.0.1"
 FAST = ["--set", "RETRY_BACKOFF_BASE=0.2"]
 
 
@@ -43,12 +45,21 @@ def site() -> Iterator[FixtureSite]:
 
 
 def start_crawl(
-    settings: Settings, names: Sequence[str], site: FixtureSite, cwd: Path
+    settings: Settings,
+    names: Sequence[str],
+    site: FixtureSite,
+    cwd: Path,
+    *,
+    variables: dict[str, str] | None = None,
+    args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[str]:
-    cmd = [*subprocess_command(names, {"fixture": site.url}), *FAST]
+    """`variables`: more sources-file variables; `args`: more `crawlers.run` arguments;
+    `env`: more environment variables of the crawl process."""
+    cmd = [*subprocess_command(names, {"fixture": site.url, **(variables or {})}), *FAST, *args]
     return subprocess.Popen(
         cmd,
-        env=settings_env(settings),
+        env={**settings_env(settings), **(env or {})},
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -57,9 +68,17 @@ def start_crawl(
 
 
 def run_crawl(
-    settings: Settings, names: Sequence[str], site: FixtureSite, cwd: Path, timeout: float = 90
+    settings: Settings,
+    names: Sequence[str],
+    site: FixtureSite,
+    cwd: Path,
+    timeout: float = 90,
+    *,
+    variables: dict[str, str] | None = None,
+    args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> Crawl:
-    proc = start_crawl(settings, names, site, cwd)
+    proc = start_crawl(settings, names, site, cwd, variables=variables, args=args, env=env)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

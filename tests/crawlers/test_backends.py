@@ -9,13 +9,15 @@ from crawlers.fixtures.server import FixtureSite
 from store import Settings, Store
 from store.base import PostQuery
 from store.records import Checkpoint, SourceRun, make_id
-from tests.crawlers.conftest import DEFAULT_SOURCES, run_crawl
+from tests.crawlers.conftest import DEFAULT_SOURCES, LOCAL_HOSTS, run_crawl
 
 
 def test_crawl_then_search_in_chinese(
     store: Store, settings: Settings, site: FixtureSite, tmp_path: Path
 ) -> None:
-    crawl_settings = settings.model_copy(update={"sources_file": DEFAULT_SOURCES})
+    crawl_settings = settings.model_copy(
+        update={"sources_file": DEFAULT_SOURCES, "crawler_internal_hosts": LOCAL_HOSTS}
+    )
     crawl = run_crawl(crawl_settings, ["demo-news", "demo-weibo"], site, tmp_path)
     assert crawl.returncode == 0, crawl.stderr[-3000:]
     store.refresh()

@@ -11,7 +11,7 @@ from crawlers.fixtures.server import FixtureSite
 from crawlers.run import settings_env
 from store.base import PostQuery
 from tests.conftest import make_settings, open_backend
-from tests.crawlers.conftest import DEFAULT_SOURCES, ROOT
+from tests.crawlers.conftest import DEFAULT_SOURCES, LOCAL_HOSTS, ROOT
 
 TINGFENG = [sys.executable, "-c", "from cli.main import main; main()"]
 
@@ -23,7 +23,9 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedP
 
 
 def test_tingfeng_crawl_and_scrapy_crawl(site: FixtureSite, tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, sources_file=DEFAULT_SOURCES)
+    settings = make_settings(
+        tmp_path, sources_file=DEFAULT_SOURCES, crawler_internal_hosts=LOCAL_HOSTS
+    )
     env = {**settings_env(settings), "COLUMNS": "200"}
     done = run([*TINGFENG, "crawl", "demo-bulletin", "--var", f"fixture={site.url}"], env, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -56,7 +58,7 @@ def test_sources_check_names_the_source_and_field(tmp_path: Path) -> None:
     assert f"{bad}, source 'city', field 'urls.0'" in done.stderr
     assert "Traceback" not in done.stderr
 
-    ok = make_settings(tmp_path, sources_file=DEFAULT_SOURCES)
+    ok = make_settings(tmp_path, sources_file=DEFAULT_SOURCES, crawler_internal_hosts=LOCAL_HOSTS)
     done = run([*TINGFENG, "sources", "check"], {**settings_env(ok), "COLUMNS": "200"}, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "example-weibo-city" in done.stdout and "demo-tieba" in done.stdout

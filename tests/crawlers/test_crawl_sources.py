@@ -16,7 +16,7 @@ from store import Settings, Store
 from store.base import PostQuery
 from store.records import Checkpoint, Post, make_id
 from tests.conftest import make_settings, open_backend
-from tests.crawlers.conftest import DEFAULT_SOURCES, Crawl, run_crawl
+from tests.crawlers.conftest import DEFAULT_SOURCES, LOCAL_HOSTS, Crawl, run_crawl
 
 DEMO = [
     "demo-news",
@@ -53,7 +53,7 @@ class Crawled:
 @pytest.fixture(scope="module")
 def crawled(site: FixtureSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawled]:
     tmp = tmp_path_factory.mktemp("demo-crawl")
-    settings = make_settings(tmp, sources_file=DEFAULT_SOURCES)
+    settings = make_settings(tmp, sources_file=DEFAULT_SOURCES, crawler_internal_hosts=LOCAL_HOSTS)
     store = open_backend("sqlite", settings, None)
     start = len(site.log)
     first = run_crawl(settings, DEMO, site, tmp)

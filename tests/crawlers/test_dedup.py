@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from analysis.text import normalize
 from crawlers.dedup import (
     RecentOriginals,
     fingerprint,
@@ -14,9 +15,8 @@ from crawlers.dedup import (
     simhash,
     split_known,
 )
-from nlp.text import normalize
+from ingest.posts import RawPost, build_post
 from store import Settings, Store
-from store.ingest import RawPost, build_post
 from store.records import Post
 
 RUMOR = "听说明天全市要封城，超市都被抢空了，大家赶紧囤菜！"

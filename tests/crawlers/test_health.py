@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from crawlers.health import RunStats, evaluate_alerts, record_run, source_health
 from crawlers.sources import parse_sources
+from ingest.posts import RawPost, build_post
 from store import Settings, Store
-from store.ingest import RawPost, build_post
 from store.records import Alert
 
 SOURCES = parse_sources(

@@ -14,7 +14,13 @@ from store import Settings, Store
 from store.base import PostQuery
 from store.records import Alert
 from tests.conftest import make_settings, open_backend
-from tests.crawlers.conftest import CREDENTIALS, TEST_SOURCES, Crawl, run_crawl
+from tests.crawlers.conftest import (
+    CREDENTIALS,
+    LOCAL_HOSTS,
+    TEST_SOURCES,
+    Crawl,
+    run_crawl,
+)
 
 HOSTILE = [
     "hostile-html",
@@ -38,7 +44,12 @@ class Hostile:
 @pytest.fixture(scope="module")
 def hostile(site: FixtureSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
     tmp = tmp_path_factory.mktemp("hostile")
-    settings = make_settings(tmp, sources_file=TEST_SOURCES, crawler_credentials=CREDENTIALS)
+    settings = make_settings(
+        tmp,
+        sources_file=TEST_SOURCES,
+        crawler_credentials=CREDENTIALS,
+        crawler_internal_hosts=LOCAL_HOSTS,
+    )
     store = open_backend("sqlite", settings, None)
     crawl = run_crawl(settings, HOSTILE, site, tmp)
     yield Hostile(settings, store, crawl, site)

@@ -122,7 +122,7 @@ def test_feed_formats() -> None:
     rss = parse_feed(
         '<?xml version="1.0" encoding="gbk"?><rss><channel><item><title>标题</title>'
         "<guid>g1</guid><link>/a</link><pubDate>Wed, 01 May 2024 08:30:00 +0800</pubDate>"
-        "<description><![CDATA[<p>正文</p>]]></description></item></channel></rss>"
+        "<description><![CDATA[<p>正文</p>]]></description></item></channel></rss>".encode("gbk")
     )
     assert [(e.id, e.link, e.title, e.content) for e in rss] == [
         ("g1", "/a", "标题", "<p>正文</p>")
@@ -130,15 +130,31 @@ def test_feed_formats() -> None:
     atom = parse_feed(
         '<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>urn:1</id><title>公告</title>'
         '<link rel="self" href="/self"/><link href="/alt"/><updated>2024-05-01T08:30:00+08:00</updated>'
-        "<author><name>市政府</name></author><summary>摘要</summary></entry></feed>"
+        "<author><name>市政府</name></author><summary>摘要</summary></entry></feed>".encode()
     )
     assert [(e.id, e.link, e.author, e.published) for e in atom] == [
         ("urn:1", "/alt", "市政府", "2024-05-01T08:30:00+08:00")
     ]
     with pytest.raises(FeedError):
-        parse_feed("<html><body>不是订阅源</body></html>")
-    broken = parse_feed("<rss><channel><item><title>没闭合<guid>x</guid></item>")
+        parse_feed("<html><body>不是订阅源</body></html>".encode())
+    with pytest.raises(FeedError):
+        parse_feed(b'{"version": 1, "items": []}', "application/json")
+    broken = parse_feed("<rss><channel><item><title>没闭合<guid>x</guid></item>".encode())
     assert len(broken) == 1  # recovered
+
+
+def test_feeds_expand_no_declared_entities() -> None:
+    laughs = "".join(
+        f'<!ENTITY l{i} "{f"&l{i - 1};" * 10 if i else "哈" * 10}">' for i in range(10)
+    )
+    doc = (
+        f'<?xml version="1.0"?><!DOCTYPE rss [{laughs}'
+        '<!ENTITY x SYSTEM "file:///etc/passwd">]><rss version="2.0"><channel><item>'
+        "<title>&l9;&x;</title><guid>g</guid><description>正文</description></item></channel></rss>"
+    )
+    [entry] = parse_feed(doc.encode())
+    assert "哈" not in (entry.title or "") and "root:" not in (entry.title or "")
+    assert (entry.id, entry.content) == ("g", "正文")
 
 
 def test_retry_after_header() -> None:

@@ -12,7 +12,7 @@ from crawlers.fixtures.server import FixtureSite
 from store.base import PostQuery
 from store.records import Checkpoint
 from tests.conftest import make_settings, open_backend
-from tests.crawlers.conftest import TEST_SOURCES, run_crawl, start_crawl
+from tests.crawlers.conftest import LOCAL_HOSTS, TEST_SOURCES, run_crawl, start_crawl
 
 
 def _wait_for(condition, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
@@ -23,7 +23,9 @@ def _wait_for(condition, timeout: float = 60.0) -> None:  # type: ignore[no-unty
 
 
 def test_killed_crawl_resumes_without_duplicates(site: FixtureSite, tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, sources_file=TEST_SOURCES)
+    settings = make_settings(
+        tmp_path, sources_file=TEST_SOURCES, crawler_internal_hosts=LOCAL_HOSTS
+    )
     store = open_backend("sqlite", settings, None)
     gate = threading.Event()
     site.gates["/api/bulk?pages=5&page=3"] = gate

@@ -171,3 +171,51 @@ def test_credentials_from_settings_and_file(tmp_path: Path) -> None:
         load_credentials(broken)
     with pytest.raises(CredentialsError, match="not valid JSON"):
         load_credentials(make_settings(tmp_path, crawler_credentials="{nope"))
+
+
+def test_credentials_name_their_hosts(tmp_path: Path) -> None:
+    from crawlers.credentials import load_credentials
+    from crawlers.errors import CredentialsError
+    from tests.conftest import make_settings
+
+    settings = make_settings(
+        tmp_path,
+        crawler_credentials='{"w": {"hosts": ["M.Weibo.cn."], "cookies": {"SUB": "c00kie"}}}',
+    )
+    entry = load_credentials(settings)["w"]
+    assert entry.hosts == ("m.weibo.cn",)
+    assert "c00kie" not in repr(entry) and "m.weibo.cn" in repr(entry)
+    bad = make_settings(tmp_path, crawler_credentials='{"w": {"hosts": ["https://m.weibo.cn/"]}}')
+    with pytest.raises(CredentialsError, match="entry 'w' field 'hosts'"):
+        load_credentials(bad)
+
+
+def test_a_source_may_name_extra_hosts_and_opt_out_of_tls(tmp_path: Path) -> None:
+    from crawlers.errors import SourceConfigError
+    from crawlers.sources import parse_sources
+
+    doc = {
+        "sources": [
+            {
+                "name": "cdn-news",
+                "type": "html",
+                "platform": "news",
+                "start_url": "https://news.example.cn/list.html",
+                "list": {"links": "a::attr(href)"},
+                "detail": {"text": "div.article"},
+                "extra_hosts": ["img.example-cdn.com"],
+                "verify_tls": False,
+            }
+        ]
+    }
+    source = parse_sources(doc).get("cdn-news")
+    assert source.allowed_hosts() == ["img.example-cdn.com", "news.example.cn"]
+    assert source.verify_tls is False
+    assert (
+        parse_sources({"sources": [{**doc["sources"][0], "verify_tls": True}]})
+        .get("cdn-news")
+        .verify_tls
+    )
+    doc["sources"][0]["extra_hosts"] = ["https://img.example-cdn.com/"]
+    with pytest.raises(SourceConfigError, match=r"source 'cdn-news', field 'extra_hosts\.0'"):
+        parse_sources(doc)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from ingest.posts import RawPost, build_post
 from store import Settings, Store
-from store.ingest import RawPost, build_post
 from store.records import (
     Alert,
     Burst,

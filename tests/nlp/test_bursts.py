@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from ingest.posts import RawPost, build_post
 from nlp.bursts import BurstConfig, Window, burst_for_counts, detect_bursts, reason, window_stat
 from store import Settings, Store
-from store.ingest import RawPost, build_post
 from store.records import Label, Post, Topic
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)

@@ -63,8 +63,8 @@ def linear_only():  # type: ignore[no-untyped-def]
 
 
 def test_shipped_transformer_runs_on_onnxruntime_and_labels_clear_cases() -> None:
+    from analysis.text import normalize
     from nlp.predict import default_models_dir
-    from nlp.text import normalize
     from nlp.transformer.runtime import TransformerClassifier
 
     clf = TransformerClassifier.load(default_models_dir() / "rumor_transformer")

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from analysis.text import normalize, segment
 from cli.main import app
 from nlp.encoder import Encoder, EncoderHead, has_encoder, has_head
 from nlp.enrich import ClassifyStep
 from nlp.predict import Predictor, default_models_dir
-from nlp.text import normalize, segment
 from store.records import Post, make_id
 
 TEXTS = [

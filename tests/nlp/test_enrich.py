@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from ingest.posts import RawPost, build_post
 from nlp.enrich import default_steps, enrich
 from nlp.predict import Predictor, default_models_dir
 from store import Settings, Store
 from store.base import PostQuery
-from store.ingest import RawPost, build_post
 from store.records import Post
 
 TEXTS = [

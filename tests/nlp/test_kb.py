@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from ingest.posts import RawPost, build_post
 from nlp.kb import (
     KbDatasetError,
     add_office_reply,
@@ -23,7 +24,6 @@ from nlp.kb import (
 )
 from nlp.kb_import import checked_rebuttal
 from store import Settings, Store
-from store.ingest import RawPost, build_post
 from store.records import Claim, Post, make_id
 from tests.auth import RouteAuth
 

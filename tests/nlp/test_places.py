@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from analysis.text import normalize
+from ingest.posts import RawPost, build_post
 from nlp.places import gazetteer, place_codes, tag_places
-from nlp.text import normalize
 from store import Settings
-from store.ingest import RawPost, build_post
 
 FIXTURE = Path(__file__).parent / "fixtures" / "places.yaml"
 ITEMS = yaml.safe_load(FIXTURE.read_text("utf-8"))
@@ -52,6 +52,13 @@ def test_labelled_posts_precision_and_recall() -> None:
         ("中山路上人很多", None, set()),  # a street, not 中山市
         ("今天出门了", "IP属地：浙江", {"33"}),
         ("转发微博", "发布于 美国", set()),
+        # the platform province decides county short names (南湖 = 嘉兴 南湖区 only)
+        ("南湖新村小区今天封了", "发布于 江苏", {"32"}),
+        ("南湖新村小区今天封了", None, set()),  # 南湖 + 新村: a neighbourhood's own name
+        ("浙江南湖今天下雨", "发布于 江苏", {"32", "33", "330402"}),  # the text names 浙江
+        ("嘉兴南湖区新增确诊", "发布于 江苏", {"32", "3304", "330402"}),
+        ("青山湖边跑步", "发布于 北京", {"11"}),
+        ("青山湖区新增病例", "发布于 北京", {"11", "360111"}),  # a full name is kept
     ],
 )
 def test_ambiguous_names_resolve_by_context(

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from ingest.posts import RawPost, build_post
 from nlp.eval_topics import ari, nmi
 from nlp.topics import assign_topics
 from store import Settings, Store
 from store.base import PostQuery
-from store.ingest import RawPost, build_post
 from store.records import Label, Post, Topic, make_id
 from tests.auth import RouteAuth
 

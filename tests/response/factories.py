@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from ingest.posts import RawPost, build_post
 from nlp.kb_import import make_claim
 from store import Settings, Store
-from store.ingest import RawPost, build_post
 from store.records import (
     Claim,
     ClaimMatch,

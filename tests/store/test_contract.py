@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ingest.posts import RawPost, build_post
 from store import Settings, Store
 from store.base import PostQuery
 from store.errors import ConflictError
-from store.ingest import RawPost, build_post
 from store.records import (
     AuditEvent,
     Incident,
@@ -81,7 +81,7 @@ def _post(settings: Settings, i: int) -> Post:
 
 def _post_id(settings: Settings, i: int) -> str:
     platform = PLATFORMS[i % 3]
-    from store.ingest import post_id
+    from ingest.posts import post_id
 
     return post_id(f"src-{platform}", str(100000 + i), None)
 

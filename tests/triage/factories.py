@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from ingest.posts import RawPost, build_post
 from store import Settings, Store
-from store.ingest import RawPost, build_post
 from store.records import (
     Burst,
     ClaimMatch,

@@ -61,7 +61,9 @@ CATEGORY_NAMES = {
 }
 MAX_POSTS, MAX_DEBUNKS, MAX_RELATED = 5, 2, 2
 QUOTE_CHARS, SUBJECT_CHARS, ANSWER_SENTENCES, ANSWER_CHARS = 60, 24, 3, 150
-_URLISH = re.compile(r"(?:详情|链接|原文)?[:：]?\s*<?https?://\S+")
+# A few spaces at most before the URL: an unbounded \s* is retried at every position of a long
+# whitespace run (quadratic); `_clean` collapses runs before this is applied anyway.
+_URLISH = re.compile(r"(?:详情|链接|原文)?[:：]?\s{0,3}<?https?://\S+")
 _TAG = re.compile(r"^【[^】]{1,12}】")
 _TERMINAL = "。！？!?；;"
 _PAIRS = {"“": "”", "《": "》", "「": "」", "『": "』", "（": "）"}
@@ -159,7 +161,7 @@ def _close_quotes(text: str) -> str:
 
 def quote_of(text: str) -> str:
     """The first clause-complete sentence of a post, without its final punctuation."""
-    text = _URLISH.sub("", text)
+    text = _URLISH.sub("", re.sub(r"[ \t\r\f\v]+", " ", text))
     first = re.split(rf"[{_TERMINAL}\n]", _clean(text).strip(), maxsplit=1)[0].strip()
     return shorten(first or text, QUOTE_CHARS).rstrip("，,、：:")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -55,9 +56,16 @@ def export(draft: Draft, fmt: Format, *, weibo_max_chars: int = 140) -> Export:
     refs = _public_refs(draft)
     by_ref = {s.ref: s for s in draft.sources}
     if fmt == "markdown":
-        body = [_markers(line, refs, "[^{n}]") for line in draft.text.splitlines() if line.strip()]
-        notes = [f"[^{n}]: {by_ref[ref].name}：{by_ref[ref].url}" for ref, n in refs.items()]
-        text = "\n\n".join([f"# {draft.title}", *body] + (["\n".join(notes)] if notes else []))
+        body = [
+            _markers(line, refs, "[^{n}]", escape=md_escape)
+            for line in draft.text.splitlines()
+            if line.strip()
+        ]
+        notes = [
+            f"[^{n}]: {md_escape(by_ref[ref].name)}：{by_ref[ref].url}" for ref, n in refs.items()
+        ]
+        title = md_escape(" ".join(draft.title.split()))
+        text = "\n\n".join([f"# {title}", *body] + (["\n".join(notes)] if notes else []))
         return Export(fmt, text, len(text))
     paragraphs = [
         f"<p>{_markers(html.escape(line), refs, HTML_MARKER)}</p>"
@@ -76,12 +84,37 @@ def export(draft: Draft, fmt: Format, *, weibo_max_chars: int = 140) -> Export:
     return Export(fmt, text, len(text))
 
 
-def _markers(line: str, refs: dict[int, int], pattern: str) -> str:
-    def repl(m: re.Match[str]) -> str:
-        n = refs.get(int(m.group(1)))
-        return pattern.format(n=n) if n else ""
+# ASCII punctuation CommonMark may read as syntax gets a backslash (list markers only at the
+# start of a line), and URLs lose their link form, so quoted post text (links, images,
+# emphasis, raw HTML, headings) stays text in whatever renders the export.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|<>~&])")
+_LIST_START = re.compile(r"^(\s*)(\d+)([.)])|^(\s*)([-+])")
 
-    return re.sub(r"[ \t]*\[(\d{1,3})\]", repl, line).strip()
+
+def md_escape(text: str) -> str:
+    """Text made literal in Markdown (CommonMark backslash escapes; bare URLs not linked)."""
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _LIST_START.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], text)
+    text = re.sub(r"(?i)\b(https?|ftp):(?=//)", r"\1\\:", text)
+    return re.sub(r"(?i)\bwww\.", "www\\.", text)
+
+
+_MARKER_IN_LINE = re.compile(r"(?<![ \t])[ \t]*\[(\d{1,3})\]")
+
+
+def _markers(
+    line: str, refs: dict[int, int], pattern: str, *, escape: Callable[[str], str] | None = None
+) -> str:
+    """The line with [n] markers replaced by `pattern` (or dropped for non-public sources);
+    `escape` applies to the text between markers."""
+    out, at = [], 0
+    for m in _MARKER_IN_LINE.finditer(line):
+        out.append(escape(line[at : m.start()]) if escape else line[at : m.start()])
+        n = refs.get(int(m.group(1)))
+        out.append(pattern.format(n=n) if n else "")
+        at = m.end()
+    out.append(escape(line[at:]) if escape else line[at:])
+    return "".join(out).strip()
 
 
 def _weibo(draft: Draft, limit: int) -> Export:

@@ -21,7 +21,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from nlp.text import normalize, tokenizer
+from analysis.text import normalize, tokenizer
 from store.records import DraftSource
 from triage.replies.errors import TemplateError
 
@@ -37,7 +37,10 @@ CN_DIGITS |= {"六": 6, "七": 7, "八": 8, "九": 9}
 CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 CN_BIG = {"万": 10_000, "亿": 100_000_000}
 _CN = "零〇一二两三四五六七八九十百千万亿"
-_NUM = rf"(?:\d+|[{_CN}]+)"
+# A numeral in a date is a whole run of at most 12 characters: the look-behind refuses to start
+# inside a run, so a 20,000-digit string costs one pass instead of one scan per position.
+_NUM = rf"(?:(?<!\d)\d{{1,12}}(?!\d)|(?<![{_CN}])[{_CN}]{{1,12}}(?![{_CN}]))"
+MAX_EXTRACT_CHARS = 10_000  # text past this is not searched for facts (see extract_facts)
 CLASSIFIERS = set(
     "个人名例家所起辆次天日月年时分秒号点座户条项批吨元岁层栋位只头件份处台架趟轮周宗倍"
 )
@@ -77,9 +80,18 @@ class Rules(BaseModel):
         key = squash(sentence)
         if key in self.stock_keys():
             return True
-        return not exact and any(
-            SequenceMatcher(None, key, stock).ratio() >= similarity for stock in self.stock_keys()
-        )
+        return not exact and any(_similar(key, stock, similarity) for stock in self.stock_keys())
+
+
+def _similar(a: str, b: str, threshold: float) -> bool:
+    """SequenceMatcher ratio >= threshold, with its cheap upper bounds tried first (a long
+    sentence is refused by its length alone, without the quadratic comparison)."""
+    matcher = SequenceMatcher(None, a, b)
+    return (
+        matcher.real_quick_ratio() >= threshold
+        and matcher.quick_ratio() >= threshold
+        and matcher.ratio() >= threshold
+    )
 
 
 @cache
@@ -151,17 +163,28 @@ def _num(text: str | None) -> str | None:
     return None if value is None else f"{value:g}"
 
 
-def _mask(text: str, start: int, end: int) -> str:
-    return text[:start] + " " * (end - start) + text[end:]
+def _mask(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` with each (start, end) span blanked, in one pass (spans in order, disjoint)."""
+    if not spans:
+        return text
+    parts, at = [], 0
+    for start, end in spans:
+        parts += [text[at:start], " " * (end - start)]
+        at = end
+    parts.append(text[at:])
+    return "".join(parts)
 
 
 def _dates(text: str, rules: Rules, *, components: bool) -> tuple[list[Fact], str]:
     facts: list[Fact] = []
     for word, key in rules.relative_dates.items():
+        spans = []
         for m in re.finditer(re.escape(word), text):
             facts.append(Fact("date", word, (f"R:{key}",)))
-            text = _mask(text, m.start(), m.end())
+            spans.append(m.span())
+        text = _mask(text, spans)
     for kind, pattern in _DATE_PATTERNS:
+        spans = []
         for m in pattern.finditer(text):
             keys: list[str] = []
             if kind == "year":
@@ -191,7 +214,8 @@ def _dates(text: str, rules: Rules, *, components: bool) -> tuple[list[Fact], st
             else:
                 keys = [f"W{'日' if m.group(1) == '天' else m.group(1)}"]
             facts.append(Fact("date", m.group(0).strip(), tuple(keys)))
-            text = _mask(text, m.start(), m.end())
+            spans.append(m.span())
+        text = _mask(text, spans)
     return facts, text
 
 
@@ -199,16 +223,20 @@ def _numbers(text: str, rules: Rules) -> list[Fact]:
     for word in rules.not_numbers:
         text = text.replace(word, " " * len(word))
     facts: list[Fact] = []
+    spans = []
     for m in _PERCENT_CN.finditer(text):
         value = cn_to_number(m.group(1).split("点")[0])
         if value is not None:
             facts.append(Fact("number", m.group(0), (f"{value:g}%",)))
-        text = _mask(text, m.start(), m.end())
+        spans.append(m.span())
+    text = _mask(text, spans)
+    spans = []
     for m in _ARABIC.finditer(text):
         value = float(m.group(1)) * (CN_BIG[m.group(2)] if m.group(2) else 1)
         suffix = "%" if m.group(3) else ""
         facts.append(Fact("number", m.group(0).strip(), (f"{value:g}{suffix}",)))
-        text = _mask(text, m.start(), m.end())
+        spans.append(m.span())
+    text = _mask(text, spans)
     for m in _CHINESE_NUM.finditer(text):
         token = m.group(0)
         after = text[m.end() : m.end() + 1]
@@ -282,9 +310,11 @@ def _place_keys(word: str, rules: Rules) -> tuple[str, ...]:
 
 
 def extract_facts(text: str, rules: Rules | None = None) -> list[Fact]:
-    """Numbers, dates and places stated in a piece of text (markers removed first)."""
+    """Numbers, dates and places stated in a piece of text (markers removed first). Only the
+    first MAX_EXTRACT_CHARS characters are read: a sentence or source longer than that is not
+    prose, and reading all of it would let one crawled text stall every draft check."""
     rules = rules or default_rules()
-    text = normalize_digits(MARKER.sub(" ", text))
+    text = normalize_digits(MARKER.sub(" ", text[:MAX_EXTRACT_CHARS]))
     dates, rest = _dates(text, rules, components=False)
     return dates + _numbers(rest, rules) + _places(text, rules)
 
@@ -305,7 +335,7 @@ class SourceFacts:
 
 def source_facts(source: DraftSource, rules: Rules | None = None) -> SourceFacts:
     rules = rules or default_rules()
-    raw = normalize_digits(f"{source.name} {source.text}")
+    raw = normalize_digits(f"{source.name} {source.text}"[:MAX_EXTRACT_CHARS])
     dates, rest = _dates(raw, rules, components=True)
     keys = {k for f in dates for k in f.keys}
     keys |= {k for f in _numbers(rest, rules) for k in f.keys}

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from nlp.text import normalize
+from analysis.text import normalize
 from store.records import DraftSource
 from triage.replies.facts import (
     MARKER,
@@ -52,6 +52,8 @@ _TERMINALS = "。！？!?"
 _CLOSERS = "”’」』）)》\"'"
 _OPENING_QUOTES, _CLOSING_QUOTES = "“「『《", "”」』》"
 _TRAILING_MARKER = re.compile(r"\s*\[\d{1,3}\]")
+# Spaces before a marker, starting only where a space run starts (linear on long runs).
+_SPACED_MARKER = re.compile(r"(?<![ \t])[ \t]*\[\d{1,3}\]")
 
 # --------------------------------------------------------------------------------------------
 # sentences
@@ -114,7 +116,7 @@ def split_sentences(text: str) -> list[Sentence]:
 
 def strip_markers(text: str) -> str:
     """The text without citation markers (what gets published)."""
-    return re.sub(r"[ \t]*\[\d{1,3}\]", "", text)
+    return _SPACED_MARKER.sub("", text)
 
 
 # --------------------------------------------------------------------------------------------

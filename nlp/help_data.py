@@ -1,0 +1,216 @@
+"""Hand-labelled help/demand posts: the pool of real epidemic-era Weibo posts, the stratified
+sample drawn from it, and the label fixture that joins ids back to the shared texts.
+
+Labels are kept as ids only (`tests/nlp/fixtures/help_labels.tsv`: key, dataset, id, stratum,
+weight, label); the texts stay in the shared datasets folder and are read from there. Strata:
+
+- `rule_hit`: the help rules (`nlp/help.py`, lexicon help-rules-2) label the post non-`none`;
+- `plea`: the rules say `none` but the post has a plea word outside its hashtags (求助, 救救,
+  拜托, ...) or a plea hashtag (#肺炎患者求助#) (`plea_terms`, `plea_hashtags`);
+- `strong`: none of the above, but the post (hashtags included) has a strong plea or grievance
+  word (`strong_terms` of `nlp/resources/help_near_miss.yaml`: 求助, 床位, 买不到, 投诉, ...);
+- `near_miss`: none of the above, but the post has a help-ish word (`terms` of the same file);
+- `random`: every other post.
+
+Posts were drawn in three rounds: (1) every rule hit, a seeded random sample of the near misses
+and of the rest (then defined without `strong` and `plea`), spread over the datasets in
+proportion to their sizes; (2) a seeded sample of the `strong` posts; (3) every `plea` post.
+A post's `weight` is 1 / its probability of being drawn in any round (Horvitz-Thompson), so
+weighted counts estimate counts over the whole pool of 19,897 posts.
+The labelling guide is `nlp/models/help/LABELLING.md`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from analysis.text import normalize
+from nlp.errors import DatasetError
+from nlp.help import HelpClassifier
+
+POOL_FILES = {
+    "covid_weibo_hashtag_topics": "posts_sample.jsonl",
+    "nlpcc2020_covid_weibo_emotion": "labeled.jsonl",
+    "checked_covid_weibo": "posts.jsonl",
+}
+STRATA = ("rule_hit", "plea", "strong", "near_miss", "random")
+LABELS = ("help_request", "public_demand", "none")
+COLUMNS = ("key", "dataset", "id", "stratum", "weight", "label")
+_HASHTAG = re.compile(r"#[^#\n]{1,60}#")
+
+
+@dataclass
+class PoolPost:
+    dataset: str
+    id: str
+    text: str  # raw text as stored in the shared file
+    norm: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}:{self.id}"
+
+
+@dataclass
+class LabelledPost:
+    key: str
+    dataset: str
+    id: str
+    stratum: str
+    weight: float
+    label: str
+    text: str = ""
+
+
+def load_pool(root: Path, datasets: Iterable[str] = POOL_FILES) -> list[PoolPost]:
+    """Every post of the epidemic-era Weibo sets, normalized (read from the shared folder)."""
+    out: list[PoolPost] = []
+    for name in datasets:
+        path = root / name / POOL_FILES[name]
+        if not path.is_file():
+            raise DatasetError(f"{path}: not found (is --data pointing at the shared datasets?)")
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    row = json.loads(line)
+                    text = row.get("text") or ""
+                    out.append(PoolPost(name, str(row["id"]), text, normalize(text)))
+    return out
+
+
+def near_miss_terms() -> dict[str, list[str]]:
+    """`terms`, `strong_terms`, `plea_terms` and `plea_hashtags` of the near-miss word list."""
+    raw = resources.files("nlp.resources").joinpath("help_near_miss.yaml").read_text("utf-8")
+    data = yaml.safe_load(raw)
+    keys = ("terms", "strong_terms", "plea_terms", "plea_hashtags")
+    return {k: [str(t) for t in data[k]] for k in keys}
+
+
+def _alternation(terms: Iterable[str]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)))
+
+
+def strata(posts: Sequence[PoolPost], rules: HelpClassifier) -> list[str]:
+    """The stratum of each post (see the module docstring)."""
+    words = near_miss_terms()
+    near, strong = _alternation(words["terms"]), _alternation(words["strong_terms"])
+    plea, plea_tags = _alternation(words["plea_terms"]), _alternation(words["plea_hashtags"])
+    labels = [p["label"] for p in rules.predict([p.norm for p in posts])]
+    out = []
+    for post, label in zip(posts, labels, strict=True):
+        bare = _HASHTAG.sub(" ", post.norm)
+        tags = " ".join(_HASHTAG.findall(post.norm))
+        if label != "none":
+            out.append("rule_hit")
+        elif plea.search(bare) or plea_tags.search(tags):
+            out.append("plea")
+        elif strong.search(post.norm):
+            out.append("strong")
+        elif near.search(bare):
+            out.append("near_miss")
+        else:
+            out.append("random")
+    return out
+
+
+def draw_sample(
+    posts: Sequence[PoolPost],
+    post_strata: Sequence[str],
+    sizes: dict[str, int],
+    *,
+    seed: int = 20260,
+    exclude: Iterable[str] = (),
+) -> list[LabelledPost]:
+    """A seeded sample of `sizes[stratum]` posts per stratum, spread over the datasets in
+    proportion to their stratum sizes; weights as in the module docstring (label `none` is a
+    placeholder until a person labels the row)."""
+    skip = set(exclude)
+    cells: dict[tuple[str, str], list[PoolPost]] = {}
+    for post, stratum in zip(posts, post_strata, strict=True):
+        cells.setdefault((post.dataset, stratum), []).append(post)
+    rng = random.Random(seed)
+    out: list[LabelledPost] = []
+    for stratum, size in sizes.items():
+        total = sum(len(v) for (d, s), v in cells.items() if s == stratum)
+        for (dataset, s), members in sorted(cells.items()):
+            if s != stratum or not total:
+                continue
+            take = min(len(members), max(1, round(size * len(members) / total)))
+            chosen = [p for p in rng.sample(members, take) if p.key not in skip]
+            for p in chosen:
+                out.append(
+                    LabelledPost(p.key, dataset, p.id, stratum, len(members) / take, "none", p.text)
+                )
+    return out
+
+
+def cell_sizes(posts: Sequence[PoolPost], post_strata: Sequence[str]) -> Counter[str]:
+    """Posts per `dataset/stratum` cell of the pool."""
+    return Counter(f"{p.dataset}/{s}" for p, s in zip(posts, post_strata, strict=True))
+
+
+def read_labels(path: Path) -> list[LabelledPost]:
+    """The label fixture (TSV, no texts)."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: label file not found")
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        reader = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
+        for i, row in enumerate(reader, 2):
+            if row.get("label") not in LABELS or row.get("stratum") not in STRATA:
+                raise DatasetError(f"{path}:{i}: bad label or stratum in {row}")
+            rows.append(
+                LabelledPost(
+                    row["key"],
+                    row["dataset"],
+                    row["id"],
+                    row["stratum"],
+                    float(row["weight"]),
+                    row["label"],
+                )
+            )
+    return rows
+
+
+def write_labels(path: Path, rows: Sequence[LabelledPost], header: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        for line in header.splitlines():
+            fh.write(f"# {line}\n")
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for r in rows:
+            writer.writerow([r.key, r.dataset, r.id, r.stratum, f"{r.weight:.4f}", r.label])
+
+
+def attach_texts(rows: Sequence[LabelledPost], root: Path) -> list[LabelledPost]:
+    """Fill `text` of each labelled row from the shared datasets (fails on a missing id)."""
+    datasets = sorted({r.dataset for r in rows})
+    by_key = {p.key: p.text for p in load_pool(root, datasets)}
+    missing = [r.key for r in rows if r.key not in by_key]
+    if missing:
+        raise DatasetError(
+            f"{root}: {len(missing)} labelled ids not in the shared datasets "
+            f"(first: {missing[0]}); is --data the right folder?"
+        )
+    for r in rows:
+        r.text = by_key[r.key]
+    return list(rows)
+
+
+def counts(rows: Sequence[LabelledPost]) -> dict[str, dict[str, int]]:
+    """Labelled rows per stratum and label."""
+    table: dict[str, Counter[str]] = {s: Counter() for s in STRATA}
+    for r in rows:
+        table[r.stratum][r.label] += 1
+    return {s: {lab: c[lab] for lab in LABELS} for s, c in table.items()}

@@ -1,0 +1,193 @@
+"""The trained help/demand classifier: rule features + hashed character n-grams and jieba words,
+one linear softmax layer, run with numpy only.
+
+Labels: `help_request` (a person asks for concrete help for themselves or someone named),
+`public_demand` (a collective grievance or demand an office must answer), `none`. A post gets a
+positive label when that label's probability reaches its threshold (chosen by the evaluation
+protocol of `nlp.help_train`, stored in meta.json); when both do, the larger probability wins.
+
+Features of a normalized post:
+- the hashed text space of `nlp.features.Featurizer` (log-tf x idf, L2), weights `W`;
+- dense rule features (`rule_features`): the matched-term count of each lexicon group of
+  `nlp/resources/help_lexicon.yaml`, in the text and, separately, in its #hashtags#; the rule
+  scores of `nlp.help.HelpClassifier`; hits of the plea / strong / near-miss word lists
+  (`nlp/resources/help_near_miss.yaml`); weights `Wd`.
+
+The model folder (`nlp/models/help/`) holds `weights.npz` (W, Wd, b, idf, float16/32),
+`meta.json` (version, classes, featurizer, thresholds, rule feature names) and the model card.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.text import segment
+from nlp.errors import ModelNotFound
+from nlp.features import Featurizer
+from nlp.help import HelpClassifier
+from nlp.help_data import near_miss_terms
+from nlp.linear import softmax
+
+CLASSES = ["help_request", "public_demand", "none"]
+_HASHTAG = re.compile(r"#[^#\n]{1,60}#")
+
+
+class RuleFeatures:
+    """Dense rule features of normalized texts (names in `names`)."""
+
+    def __init__(self, rules: HelpClassifier) -> None:
+        self.rules = rules
+        words = near_miss_terms()
+        self._lists = [
+            (name, re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))))
+            for name, terms in words.items()
+        ]
+        self._groups = [
+            (g.name, re.compile("|".join(re.escape(str(t).lower()) for t in g.terms)))
+            for g in rules.lexicon.groups
+        ]
+        self.names = (
+            [f"text:{name}" for name, _ in self._groups]
+            + [f"tags:{name}" for name, _ in self._groups]
+            + ["rule:help_request", "rule:public_demand", "rule:flagged"]
+            + [f"list:{name}" for name, _ in self._lists]
+            + ["has_hashtag", "len:log"]
+        )
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), len(self.names)), dtype=np.float32)
+        preds = self.rules.predict(list(texts))
+        for i, (text, pred) in enumerate(zip(texts, preds, strict=True)):
+            bare = _HASHTAG.sub(" ", text)
+            tags = " ".join(_HASHTAG.findall(text))
+            row: list[float] = []
+            row += [min(len(set(rx.findall(bare))), 3) / 3 for _, rx in self._groups]
+            row += [min(len(set(rx.findall(tags))), 3) / 3 for _, rx in self._groups]
+            row += [
+                pred["scores"]["help_request"],
+                pred["scores"]["public_demand"],
+                float(pred["label"] != "none"),
+            ]
+            row += [float(bool(rx.search(text))) for _, rx in self._lists]
+            row += [float(bool(tags)), float(np.log1p(len(bare)) / 8)]
+            out[i] = row
+        return out
+
+
+@dataclass
+class HelpModel:
+    version: str
+    featurizer: Featurizer
+    W: np.ndarray  # n_features x 3
+    Wd: np.ndarray  # n_rule_features x 3
+    b: np.ndarray  # 3
+    idf: np.ndarray | None
+    thresholds: dict[str, float]
+    classes: list[str] = field(default_factory=lambda: list(CLASSES))
+    meta: dict[str, Any] = field(default_factory=dict)
+    rules: RuleFeatures | None = None
+
+    def _rules(self) -> RuleFeatures:
+        if self.rules is None:
+            self.rules = RuleFeatures(HelpClassifier.load())
+        return self.rules
+
+    def predict_proba(
+        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
+    ) -> np.ndarray:
+        """(n x 3) probabilities of normalized texts, columns in `classes` order."""
+        if not texts:
+            return np.zeros((0, len(self.classes)))
+        if tokens is None and self.featurizer.words:
+            tokens = [segment(t) for t in texts]
+        feats = self.featurizer.transform(texts, tokens, self.idf)
+        z = feats.dot(self.W) + self._rules()(texts) @ self.Wd + self.b
+        return softmax(np.asarray(z, dtype=np.float64))
+
+    def labels(self, probs: np.ndarray) -> list[str]:
+        """Label of each row of probabilities by the per-class thresholds."""
+        out = []
+        for row in probs:
+            best, best_p = "none", -1.0
+            for j, c in enumerate(self.classes):
+                if c != "none" and row[j] >= self.thresholds[c] and row[j] > best_p:
+                    best, best_p = c, float(row[j])
+            out.append(best)
+        return out
+
+    def predict(
+        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
+    ) -> list[dict[str, Any]]:
+        """Predictions for normalized texts: label, score (its probability), scores."""
+        probs = self.predict_proba(texts, tokens)
+        out = []
+        for row, label in zip(probs, self.labels(probs), strict=True):
+            scores = {c: round(float(v), 4) for c, v in zip(self.classes, row, strict=True)}
+            out.append({"label": label, "score": scores[label], "scores": scores})
+        return out
+
+    # -- persistence ----------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays = {
+            "W": self.W.astype(np.float16),
+            "Wd": self.Wd.astype(np.float32),
+            "b": self.b.astype(np.float32),
+        }
+        if self.idf is not None:
+            arrays["idf"] = self.idf.astype(np.float16)
+        np.savez_compressed(folder / "weights.npz", **arrays)  # type: ignore[arg-type]
+        meta = {
+            "task": "help",
+            "version": self.version,
+            "classes": self.classes,
+            "featurizer": {
+                "bits": self.featurizer.bits,
+                "char_min": self.featurizer.char_min,
+                "char_max": self.featurizer.char_max,
+                "words": self.featurizer.words,
+            },
+            "thresholds": self.thresholds,
+            "rule_features": self._rules().names,
+            **self.meta,
+        }
+        (folder / "meta.json").write_text(
+            json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+        )
+
+    @classmethod
+    def load(cls, folder: Path) -> HelpModel:
+        meta_path, weights_path = folder / "meta.json", folder / "weights.npz"
+        if not meta_path.is_file() or not weights_path.is_file():
+            raise ModelNotFound(
+                f"{folder}: no trained help model (meta.json + weights.npz); "
+                "train one with `tingfeng nlp train-help`"
+            )
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        with np.load(weights_path) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        model = cls(
+            version=meta["version"],
+            featurizer=Featurizer(**meta["featurizer"]),
+            W=arrays["W"].astype(np.float32),
+            Wd=arrays["Wd"].astype(np.float32),
+            b=arrays["b"].astype(np.float32),
+            idf=arrays["idf"].astype(np.float32) if "idf" in arrays else None,
+            thresholds={k: float(v) for k, v in meta["thresholds"].items()},
+            classes=list(meta["classes"]),
+        )
+        rules = RuleFeatures(HelpClassifier.load(folder))
+        if rules.names != meta.get("rule_features"):
+            raise ModelNotFound(
+                f"{folder}: the model was trained on other rule features than the packaged "
+                "lexicon gives; retrain with `tingfeng nlp train-help`"
+            )
+        model.rules = rules
+        return model

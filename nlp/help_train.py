@@ -1,0 +1,373 @@
+"""Train and evaluate the help/demand classifier on the hand-labelled posts (train time only:
+uses scikit-learn; the saved model runs with numpy, `nlp.help_model`).
+
+Protocol (settings in `nlp/resources/help_train.yaml`):
+1. Near-duplicate posts (character 4-gram Jaccard >= 0.5, e.g. the many copies of one forwarded
+   text) form one group; folds never split a group.
+2. Outer grouped 5-fold cross-validation. Inside each training part, an inner grouped 4-fold
+   cross-validation picks C and the sample weighting, then each positive class's threshold (the
+   one with the best weighted F1 on the inner out-of-fold scores). The outer test fold is
+   scored once with what the inner loop chose.
+3. Every metric is weighted by the sampling weights (1 / inclusion probability), so it
+   estimates precision and recall over the whole pool of posts, not over the over-sampled
+   strata. 95% intervals: percentile bootstrap, resampling posts within each stratum.
+4. The rules (`nlp.help`) are scored on the same posts, with the same weights.
+5. Cross-source: train on two of the three datasets, test on the third (thresholds again from
+   the inner loop on the training datasets).
+The shipped model: the grid and thresholds chosen by grouped cross-validation on all labelled
+posts, then fitted on all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from analysis.text import normalize, segment
+from nlp.features import Featurizer, document_frequency_idf
+from nlp.help import HelpClassifier
+from nlp.help_data import LabelledPost, attach_texts, counts, load_pool, read_labels
+from nlp.help_metrics import POSITIVE, report
+from nlp.help_model import CLASSES, HelpModel, RuleFeatures
+
+log = logging.getLogger(__name__)
+
+
+def default_config_path() -> Path:
+    return Path(str(resources.files("nlp.resources").joinpath("help_train.yaml")))
+
+
+def load_train_config(path: Path) -> dict[str, Any]:
+    from nlp.errors import ConfigError
+
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: help training config not found") from None
+    needed = {"version", "seed", "features", "grid", "outer_folds", "inner_folds", "bootstrap"}
+    missing = needed - set(cfg or {})
+    if missing:
+        raise ConfigError(f"{path}: missing {', '.join(sorted(missing))}")
+    return dict(cfg)
+
+
+@dataclass
+class Dataset:
+    rows: list[LabelledPost]
+    texts: list[str]
+    tokens: list[list[str]]
+    y: np.ndarray  # class index into CLASSES
+    w: np.ndarray  # sampling weights
+    groups: np.ndarray
+    strata: np.ndarray
+
+
+# -- data -------------------------------------------------------------------------------------
+def near_duplicate_groups(texts: Sequence[str], threshold: float) -> np.ndarray:
+    """Union-find over character 4-gram Jaccard >= threshold; returns a group id per text."""
+    shingles = [{t[i : i + 4] for i in range(max(1, len(t) - 3))} for t in texts]
+    parent = list(range(len(texts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    sizes = [len(sh) for sh in shingles]
+    for i in range(len(texts)):
+        for j in range(i + 1, len(texts)):
+            small, big = sorted((sizes[i], sizes[j]))
+            if small < threshold * big:  # Jaccard <= small / big: cannot reach the threshold
+                continue
+            inter = len(shingles[i] & shingles[j])
+            if inter and inter / (sizes[i] + sizes[j] - inter) >= threshold:
+                parent[find(j)] = find(i)
+    return np.array([find(i) for i in range(len(texts))])
+
+
+def load_dataset(labels: Path, data_root: Path, threshold: float) -> Dataset:
+    rows = attach_texts(read_labels(labels), data_root)
+    texts = [normalize(r.text) for r in rows]
+    return Dataset(
+        rows=rows,
+        texts=texts,
+        tokens=[segment(t) for t in texts],
+        y=np.array([CLASSES.index(r.label) for r in rows]),
+        w=np.array([r.weight for r in rows]),
+        groups=near_duplicate_groups(texts, threshold),
+        strata=np.array([f"{r.dataset}/{r.stratum}" for r in rows]),
+    )
+
+
+# -- model ------------------------------------------------------------------------------------
+@dataclass
+class _Fitted:
+    clf: Any  # sklearn LogisticRegression
+    cols: np.ndarray  # the feature columns it was fitted on
+
+
+class Fitter:
+    """Featurizes once, fits a softmax regression on any subset of rows."""
+
+    def __init__(self, data: Dataset, featurizer: Featurizer, idf: np.ndarray, cfg: dict) -> None:
+        from scipy.sparse import csr_matrix, hstack
+
+        self.data, self.featurizer, self.idf, self.cfg = data, featurizer, idf, cfg
+        self.rules = RuleFeatures(HelpClassifier.load())
+        text = featurizer.transform(data.texts, data.tokens, idf).to_scipy()
+        self.dense = self.rules(data.texts) * float(cfg.get("rule_scale", 1.0))
+        self.X = csr_matrix(hstack([text, csr_matrix(self.dense)]).tocsr())
+        self.n_text = text.shape[1]
+
+    def fit(self, idx: np.ndarray, C: float, weighting: str) -> _Fitted:
+        """Softmax regression on rows `idx`, over the columns those rows use (the hashed space
+        is mostly empty on a few hundred posts; fitting on the used columns is 3x faster)."""
+        from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
+
+        cols = np.unique(self.X[idx].indices)
+        clf = LogisticRegression(C=C, class_weight=self.cfg.get("class_weight"), max_iter=3000)
+        sw = self.data.w[idx] / self.data.w[idx].mean() if weighting == "sampling" else None
+        with threadpool_limits(1):  # BLAS threads only contend on a shared machine
+            clf.fit(self.X[idx][:, cols], self.data.y[idx], sample_weight=sw)
+        return _Fitted(clf, cols)
+
+    def proba(self, fitted: _Fitted, idx: np.ndarray) -> np.ndarray:
+        p = np.zeros((len(idx), len(CLASSES)))
+        p[:, fitted.clf.classes_] = fitted.clf.predict_proba(self.X[idx][:, fitted.cols])
+        return p
+
+    def to_model(
+        self, fitted: _Fitted, version: str, thresholds: dict[str, float], meta: dict[str, Any]
+    ) -> HelpModel:
+        clf = fitted.clf
+        coef = np.zeros((len(CLASSES), self.X.shape[1]))
+        bias = np.zeros(len(CLASSES))
+        if len(clf.classes_) == 2:  # binary: one row, the second class against the first
+            coef[clf.classes_[1], fitted.cols] = clf.coef_[0]
+            bias[clf.classes_[1]] = clf.intercept_[0]
+        else:
+            for row, k in enumerate(clf.classes_):
+                coef[k, fitted.cols] = clf.coef_[row]
+                bias[k] = clf.intercept_[row]
+        scale = float(self.cfg.get("rule_scale", 1.0))
+        return HelpModel(
+            version=version,
+            featurizer=self.featurizer,
+            W=coef[:, : self.n_text].T.copy(),
+            Wd=coef[:, self.n_text :].T.copy() * scale,
+            b=bias,
+            idf=self.idf,
+            thresholds=thresholds,
+            meta=meta,
+            rules=self.rules,
+        )
+
+
+def _labels(probs: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
+    out = np.full(len(probs), CLASSES.index("none"))
+    best = np.full(len(probs), -1.0)
+    for c in POSITIVE:
+        j = CLASSES.index(c)
+        hit = (probs[:, j] >= thresholds[c]) & (probs[:, j] > best)
+        out[hit], best[hit] = j, probs[hit, j]
+    return out
+
+
+def _wf1(y: np.ndarray, pred: np.ndarray, w: np.ndarray, j: int) -> float:
+    tp = float(w[(y == j) & (pred == j)].sum())
+    fp = float(w[(y != j) & (pred == j)].sum())
+    fn = float(w[(y == j) & (pred != j)].sum())
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def choose_thresholds(probs: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict[str, float]:
+    """Per positive class, the threshold with the best weighted F1 (ties: the higher one)."""
+    out = {}
+    for c in POSITIVE:
+        j = CLASSES.index(c)
+        best_t, best_f = 0.5, -1.0
+        for t in np.unique(np.round(probs[:, j], 4)):
+            pred = (probs[:, j] >= t).astype(int) * j + (probs[:, j] < t) * -1
+            f = _wf1(y, pred, w, j)
+            if f > best_f or (f == best_f and t > best_t):
+                best_t, best_f = float(t), f
+        out[c] = best_t
+    return out
+
+
+def _folds(
+    data: Dataset, idx: np.ndarray, k: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    return [(idx[a], idx[b]) for a, b in splitter.split(idx, data.y[idx], groups=data.groups[idx])]
+
+
+def select(
+    fitter: Fitter, idx: np.ndarray, cfg: dict, seed: int
+) -> tuple[float, str, dict[str, float], float]:
+    """Inner grouped CV on rows `idx`: the best (C, weighting) by weighted mean F1 of the two
+    positive classes at their best thresholds, and those thresholds."""
+    data = fitter.data
+    folds = _folds(data, idx, int(cfg["inner_folds"]), seed)
+    best: tuple[float, str, dict[str, float], float] | None = None
+    for weighting in cfg["grid"]["weighting"]:
+        for C in cfg["grid"]["C"]:
+            oof = np.zeros((len(data.y), len(CLASSES)))
+            for tr, te in folds:
+                oof[te] = fitter.proba(fitter.fit(tr, float(C), weighting), te)
+            th = choose_thresholds(oof[idx], data.y[idx], data.w[idx])
+            pred = _labels(oof[idx], th)
+            score = float(
+                np.mean([_wf1(data.y[idx], pred, data.w[idx], CLASSES.index(c)) for c in POSITIVE])
+            )
+            if best is None or score > best[3]:
+                best = (float(C), str(weighting), th, score)
+    assert best is not None
+    return best
+
+
+def rule_predictions(texts: Sequence[str]) -> np.ndarray:
+    preds = HelpClassifier.load().predict(list(texts))
+    return np.array([CLASSES.index(p["label"]) for p in preds])
+
+
+# -- the workflow -----------------------------------------------------------------------------
+def build_fitter(
+    data: Dataset, data_root: Path, cfg: dict, progress: Callable[[str], None]
+) -> Fitter:
+    featurizer = Featurizer(**cfg["features"])
+    if cfg.get("idf", "pool") == "pool":
+        progress("idf over the unlabelled pool of epidemic-era posts")
+        pool = load_pool(data_root)
+        norm = [p.norm for p in pool]
+        toks = [segment(t) for t in norm] if featurizer.words else None
+        idf = document_frequency_idf(featurizer.hashes(norm, toks))
+    else:  # `labelled`: idf over the labelled posts only (quick; used by the tests)
+        idf = document_frequency_idf(featurizer.hashes(data.texts, data.tokens))
+    return Fitter(data, featurizer, idf, cfg)
+
+
+def cross_validate(fitter: Fitter, cfg: dict, progress: Callable[[str], None]) -> dict[str, Any]:
+    data = fitter.data
+    seed = int(cfg["seed"])
+    all_idx = np.arange(len(data.y))
+    pred = np.zeros(len(data.y), dtype=int)
+    chosen = []
+    for k, (tr, te) in enumerate(_folds(data, all_idx, int(cfg["outer_folds"]), seed)):
+        C, weighting, th, inner = select(fitter, tr, cfg, seed + k + 1)
+        clf = fitter.fit(tr, C, weighting)
+        pred[te] = _labels(fitter.proba(clf, te), th)
+        chosen.append(
+            {
+                "fold": k,
+                "C": C,
+                "weighting": weighting,
+                "thresholds": th,
+                "inner_f1": round(inner, 3),
+            }
+        )
+        progress(f"outer fold {k + 1}: C={C} weighting={weighting} thresholds={th}")
+    B, strata = int(cfg["bootstrap"]), data.strata
+    rules = rule_predictions(data.texts)
+    return {
+        "model": report(data.y, pred, data.w, strata, B, seed),
+        "rules": report(data.y, rules, data.w, strata, B, seed),
+        "folds": chosen,
+        "predictions": pred,
+    }
+
+
+def cross_source(fitter: Fitter, cfg: dict, progress: Callable[[str], None]) -> dict[str, Any]:
+    data = fitter.data
+    seed = int(cfg["seed"])
+    names = np.array([r.dataset for r in data.rows])
+    out: dict[str, Any] = {}
+    for held in sorted(set(names)):
+        tr, te = np.flatnonzero(names != held), np.flatnonzero(names == held)
+        C, weighting, th, _ = select(fitter, tr, cfg, seed)
+        pred = _labels(fitter.proba(fitter.fit(tr, C, weighting), te), th)
+        rules = rule_predictions([data.texts[i] for i in te])
+        B = int(cfg["bootstrap"]) // 4
+        out[held] = {
+            "n": len(te),
+            "positives": {c: int((data.y[te] == CLASSES.index(c)).sum()) for c in POSITIVE},
+            "model": report(data.y[te], pred, data.w[te], data.strata[te], B, seed),
+            "rules": report(data.y[te], rules, data.w[te], data.strata[te], B, seed),
+        }
+        progress(f"cross-source: held out {held}")
+    return out
+
+
+def train_help(
+    data_root: Path,
+    out: Path,
+    *,
+    config: Path | None = None,
+    labels: Path | None = None,
+    evaluate: bool = True,
+    fit: bool = True,
+    progress: Callable[[str], None] = lambda m: None,
+) -> dict[str, Any]:
+    """The whole workflow: protocol metrics (`evaluate`), then the shipped model (`fit`);
+    writes the model folder (without `fit`, only metrics.json and the card, describing the
+    model already in `out`)."""
+    from nlp.help_card import render_help_card
+
+    config_path = config or default_config_path()
+    cfg = load_train_config(config_path)
+    labels_path = labels or Path(cfg.get("labels", "tests/nlp/fixtures/help_labels.tsv"))
+    if not labels_path.is_absolute() and not labels_path.exists():  # relative to the repository
+        labels_path = Path(__file__).resolve().parents[1] / labels_path
+    data = load_dataset(labels_path, data_root, float(cfg.get("near_duplicate_jaccard", 0.5)))
+    progress(f"{len(data.rows)} labelled posts, {len(set(data.groups))} near-duplicate groups")
+    fitter = build_fitter(data, data_root, cfg, progress)
+    metrics: dict[str, Any] = {
+        "task": "help",
+        "version": cfg["version"],
+        "labels": str(labels_path),
+        "n": len(data.rows),
+        "groups": len(set(data.groups.tolist())),
+        "counts": counts(data.rows),
+        "pool_estimate": {
+            c: round(float(data.w[data.y == CLASSES.index(c)].sum()), 1) for c in CLASSES
+        },
+    }
+    if evaluate:
+        cv = cross_validate(fitter, cfg, progress)
+        metrics["protocol"] = {k: v for k, v in cv.items() if k != "predictions"}
+        metrics["cross_source"] = cross_source(fitter, cfg, progress)
+    if fit:
+        seed = int(cfg["seed"])
+        C, weighting, th, inner = select(fitter, np.arange(len(data.y)), cfg, seed)
+        clf = fitter.fit(np.arange(len(data.y)), C, weighting)
+        metrics["shipped"] = {
+            "C": C,
+            "weighting": weighting,
+            "thresholds": th,
+            "inner_f1": round(inner, 3),
+        }
+        model = fitter.to_model(clf, str(cfg["version"]), th, {"C": C, "weighting": weighting})
+        model.save(out)
+        shutil.copyfile(config_path, out / "config.yaml")
+    else:
+        shipped = HelpModel.load(out)
+        metrics["shipped"] = {"version": shipped.version, "thresholds": shipped.thresholds}
+    (out / "metrics.json").write_text(
+        json.dumps(metrics, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
+    (out / "model_card.md").write_text(render_help_card(metrics, cfg), encoding="utf-8")
+    progress(f"saved {cfg['version']} to {out}")
+    return metrics

@@ -1,0 +1,169 @@
+"""The help/demand classifier on hand-labelled REAL posts (tests/nlp/fixtures/help_labels.tsv:
+ids + labels only, joined with the shared datasets beside the clone), against the rules it
+replaces; plus the training workflow end to end on a small slice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.text import normalize
+from nlp.errors import DatasetError, ModelNotFound
+from nlp.help import HelpClassifier
+from nlp.help_data import PoolPost, read_labels, strata
+from nlp.help_metrics import weighted_pr
+from nlp.help_model import CLASSES, HelpModel
+from nlp.help_train import (
+    Fitter,
+    _folds,
+    _labels,
+    load_dataset,
+    near_duplicate_groups,
+    train_help,
+)
+from nlp.predict import default_models_dir
+
+REPO = Path(__file__).resolve().parents[2]
+LABELS = Path(__file__).parent / "fixtures" / "help_labels.tsv"
+# CI keeps a read-only copy of shared/ beside the clone; worktrees sit one level deeper
+SHARED = next(
+    (
+        p
+        for p in (REPO.parent / "shared" / "datasets", REPO.parents[1] / "shared" / "datasets")
+        if p.is_dir()
+    ),
+    REPO.parent / "shared" / "datasets",
+)
+# weighted F1 (help_request or public_demand vs none) the model must reach on held-out folds;
+# (0.33 measured); the rules it replaces score 0.17 on the same posts and weights
+ANY_F1_FLOOR = 0.28
+POSITIVE = [CLASSES.index("help_request"), CLASSES.index("public_demand")]
+
+
+@pytest.fixture(scope="module")
+def shipped() -> HelpModel:
+    return HelpModel.load(default_models_dir() / "help")
+
+
+@pytest.fixture(scope="module")
+def labelled():  # type: ignore[no-untyped-def]
+    assert SHARED.is_dir(), f"{SHARED}: the shared datasets must sit beside the clone"
+    return load_dataset(LABELS, SHARED, 0.5)
+
+
+def test_fixture_holds_ids_and_labels_of_at_least_600_real_posts() -> None:
+    rows = read_labels(LABELS)
+    assert len(rows) >= 600
+    assert len({r.key for r in rows}) == len(rows)
+    assert {r.stratum for r in rows} == {"rule_hit", "plea", "strong", "near_miss", "random"}
+    labels = [r.label for r in rows]
+    assert labels.count("help_request") >= 15 and labels.count("public_demand") >= 40
+    assert all(r.weight >= 1.0 for r in rows)
+    text = LABELS.read_text("utf-8")
+    assert "text" not in text.splitlines()[4]  # header row: no text column
+    assert "新冠" not in text and "口罩" not in text  # no post texts in the repository
+
+
+def test_model_beats_the_rules_on_held_out_real_posts(labelled, shipped: HelpModel) -> None:  # type: ignore[no-untyped-def]
+    """Grouped 5-fold CV with the shipped hyperparameters and thresholds (chosen by the inner
+    loop of `tingfeng nlp train-help`), weighted by the sampling weights."""
+    meta = json.loads((default_models_dir() / "help" / "meta.json").read_text("utf-8"))
+    cfg = {"class_weight": "balanced", "rule_scale": 1.0}
+    fitter = Fitter(labelled, shipped.featurizer, shipped.idf, cfg)  # type: ignore[arg-type]
+    pred = np.zeros(len(labelled.y), dtype=int)
+    for tr, te in _folds(labelled, np.arange(len(labelled.y)), 5, 20261202):
+        clf = fitter.fit(tr, float(meta["C"]), str(meta["weighting"]))
+        pred[te] = _labels(fitter.proba(clf, te), shipped.thresholds)
+    model = weighted_pr(labelled.y, pred, labelled.w, POSITIVE)
+    rule_preds = HelpClassifier.load().predict(labelled.texts)
+    rules = weighted_pr(
+        labelled.y, np.array([CLASSES.index(p["label"]) for p in rule_preds]), labelled.w, POSITIVE
+    )
+    assert model["f1"] >= ANY_F1_FLOOR, model
+    assert rules["f1"] < ANY_F1_FLOOR, rules
+    assert model["recall"] > rules["recall"] + 0.15, (model, rules)
+
+
+def test_shipped_model_labels_clear_cases(shipped: HelpModel) -> None:
+    texts = [
+        "求助！我爸发烧一周了，社区让等，医院说没有床位，谁能帮帮我们，求扩散",
+        "小区封了半个月没人送菜，物业电话打不通，社区也不管，老人怎么办？",
+        "【权威发布】本市今日新增确诊病例3例，均为境外输入，已转运至定点医院。",
+    ]
+    preds = shipped.predict([normalize(t) for t in texts])
+    assert [p["label"] for p in preds] == ["help_request", "public_demand", "none"]
+    for p in preds:
+        assert set(p["scores"]) == set(CLASSES)
+        assert abs(sum(p["scores"].values()) - 1.0) < 1e-3
+        assert p["score"] == p["scores"][p["label"]]
+
+
+def test_loading_a_folder_without_weights_names_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFound, match="train-help"):
+        HelpModel.load(tmp_path)
+
+
+def test_strata_follow_the_rules_and_word_lists() -> None:
+    posts = [
+        PoolPost("d", "1", "", normalize("求助！武汉一位老人断药三天，社区电话打不通，谁能帮帮忙")),
+        PoolPost("d", "2", "", normalize("#肺炎患者求助# 转发")),
+        PoolPost("d", "3", "", normalize("医院床位终于够了")),
+        PoolPost("d", "4", "", normalize("社区今天发了口罩")),
+        PoolPost("d", "5", "", normalize("今天天气很好")),
+    ]
+    got = strata(posts, HelpClassifier.load())
+    assert got == ["rule_hit", "plea", "strong", "near_miss", "random"]
+
+
+def test_bad_label_rows_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "labels.tsv"
+    path.write_text("key\tdataset\tid\tstratum\tweight\tlabel\nd:1\td\t1\trandom\t1\tmaybe\n")
+    with pytest.raises(DatasetError, match=":2"):
+        read_labels(path)
+
+
+def test_near_duplicates_share_a_group() -> None:
+    base = "美国的10艘医疗军舰已经开进纽约港，每艘船上有1000张病床，相当于一个雷神山医院"
+    groups = near_duplicate_groups([base, base + "，厉害", "今天去超市买菜了，人很少"], 0.5)
+    assert groups[0] == groups[1] != groups[2]
+
+
+def test_training_workflow_end_to_end_on_a_slice(tmp_path: Path) -> None:
+    rows = read_labels(LABELS)
+    keep = [r for r in rows if r.label != "none"] + [r for r in rows if r.label == "none"][:150]
+    labels = tmp_path / "labels.tsv"
+    lines = LABELS.read_text("utf-8").splitlines()
+    header = [ln for ln in lines if ln.startswith("#") or ln.startswith("key\t")]
+    wanted = {r.key for r in keep}
+    body = [ln for ln in lines if ln.split("\t")[0] in wanted]
+    labels.write_text("\n".join(header + body) + "\n", encoding="utf-8")
+    config = tmp_path / "help_train.yaml"
+    config.write_text(
+        "version: help-test\nseed: 1\nidf: labelled\n"
+        "features: {bits: 12, char_min: 1, char_max: 2, words: false}\n"
+        "grid: {C: [2.0], weighting: [none]}\nclass_weight: balanced\n"
+        "outer_folds: 2\ninner_folds: 2\nnear_duplicate_jaccard: 0.5\nbootstrap: 20\n"
+        "targets: {precision: 0.85, recall: 0.8, first_precision: 0.7, first_recall: 0.5}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "model"
+    metrics = train_help(SHARED, out, config=config, labels=labels)
+    assert metrics["n"] == len(keep)
+    assert set(metrics["protocol"]["model"]) == {"help_request", "public_demand", "any"}
+    assert set(metrics["cross_source"]) <= {r.dataset for r in keep}
+    for name in ("weights.npz", "meta.json", "config.yaml", "metrics.json", "model_card.md"):
+        assert (out / name).is_file(), name
+    model = HelpModel.load(out)
+    assert model.version == "help-test"
+    preds = model.predict([normalize("求助！老人断药三天了，谁能帮帮忙")])
+    assert preds[0]["label"] in CLASSES
+    assert "tingfeng nlp train-help" in (out / "model_card.md").read_text("utf-8")
+    # `tingfeng nlp evaluate help`: the protocol again, describing the model already there
+    weights = (out / "weights.npz").read_bytes()
+    again = train_help(SHARED, out, config=config, labels=labels, fit=False)
+    assert again["protocol"] == metrics["protocol"]
+    assert again["shipped"]["thresholds"] == model.thresholds
+    assert (out / "weights.npz").read_bytes() == weights
