@@ -49,6 +49,14 @@ def write_encoder_card(
     ]
     for name, p in metrics["source_probe"].items():
         lines.append(f"| {name} | {p['accuracy']} | {p['majority_baseline']} | {p['n']} |")
+    speed = metrics.get("speed")
+    if speed:
+        lines += [
+            "",
+            "## Speed (`tingfeng bench nlp`, CPU time, one core, same run)",
+            "",
+            speed,
+        ]
     t = metrics["test"]
     lines += [
         "",
