@@ -10,7 +10,9 @@ from fastapi import FastAPI
 from api.auth import bootstrap_admin
 from api.desk import install_desk
 from api.errors import ErrorResponse, install_error_handlers
+from api.headers import install_security_headers
 from api.limits import install_body_limit
+from api.openapi import install_openapi
 from api.routes import audit, feeds, health, incidents, playbook, posts
 from api.routes import auth as auth_routes
 from api.routes import digests as digest_routes
@@ -39,14 +41,19 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             if owned:
                 app.state.store.close()
 
+    docs = settings.api_docs
     app = FastAPI(
         title="Tingfeng 听风 API",
         version="1",
         lifespan=lifespan,
         responses={422: {"model": ErrorResponse}},
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     install_error_handlers(app)
     install_body_limit(app, settings.api_max_body_bytes)
+    install_security_headers(app, docs=docs)  # outermost: every response, errors included
     app.include_router(health.router)
     app.include_router(posts.router)
     app.include_router(topic_routes.router)
@@ -61,4 +68,5 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(digest_routes.router)
     app.include_router(source_routes.router)
     install_desk(app)  # the web desk at /desk (not in the OpenAPI schema)
+    install_openapi(app)  # every operation's error statuses in the schema
     return app

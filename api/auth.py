@@ -39,7 +39,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
-from api.limits import RateLimiter
+from api.limits import LoginThrottle, client_address
 from store import Settings, Store
 from triage.errors import AuthError
 from triage.users import Principal, ensure_bootstrap_admin, resolve_token
@@ -149,23 +149,47 @@ FeedReader = Annotated[Principal, Depends(Require("feed"))]
 Person = Annotated[Principal, Depends(Require("account"))]
 
 
-async def auth_rate_limit(request: Request) -> None:
-    """Dependency for auth endpoints: at most `auth_rate_limit` calls per client per window
-    (429 with Retry-After beyond that). One limiter per app, in memory."""
-    limiter: RateLimiter | None = getattr(request.app.state, "auth_limiter", None)
-    if limiter is None:
-        settings: Settings = request.app.state.settings
-        limiter = RateLimiter(settings.auth_rate_limit, settings.auth_rate_window_seconds)
-        request.app.state.auth_limiter = limiter
-    client = request.client.host if request.client else "unknown"
-    retry_after = limiter.hit(f"{client}:{request.url.path}")
-    if retry_after is not None:
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"too many attempts; retry in {retry_after} s",
-            headers={"Retry-After": str(retry_after)},
+def login_throttle(app: Any) -> LoginThrottle:
+    """The app's one login throttle (built from the settings on first use)."""
+    throttle: LoginThrottle | None = getattr(app.state, "login_throttle", None)
+    if throttle is None:
+        settings: Settings = app.state.settings
+        throttle = app.state.login_throttle = LoginThrottle(
+            client_limit=settings.auth_rate_limit,
+            window=settings.auth_rate_window_seconds,
+            account_failures=settings.auth_account_failures,
+            backoff_max=settings.auth_backoff_max_seconds,
+            max_keys=settings.auth_throttle_max_keys,
         )
+    return throttle
+
+
+def client_of(request: Request) -> str:
+    """The caller's address; X-Forwarded-For counts only from `TINGFENG_TRUSTED_PROXIES`."""
+    settings: Settings = request.app.state.settings
+    return client_address(
+        request.client.host if request.client else None,
+        request.headers.getlist("x-forwarded-for"),
+        settings.trusted_proxies,
+    )
+
+
+def too_many(retry_after: int, what: str) -> ApiError:
+    return ApiError(
+        429,
+        "rate_limited",
+        f"too many {what}; retry in {retry_after} s",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def auth_rate_limit(request: Request) -> None:
+    """Dependency for auth endpoints: at most `auth_rate_limit` calls per client address
+    per window (429 with Retry-After beyond that). The login route adds the per-account
+    backoff (`LoginThrottle`)."""
+    retry_after = login_throttle(request.app).hit_client(f"{client_of(request)}:{request.url.path}")
+    if retry_after is not None:
+        raise too_many(retry_after, "attempts from this address")
 
 
 AuthRateLimit = Depends(auth_rate_limit)

@@ -98,10 +98,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_input", f"{where}{first['message']}", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        headers = getattr(exc, "headers", None)
-        return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+        headers = dict(getattr(exc, "headers", None) or {})
+        message = str(exc.detail)
+        if exc.status_code == 405:  # Starlette names only the first route matching the path
+            from api.openapi import allowed_methods
+
+            allowed = allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
+        return error_response(exc.status_code, code, message, headers=headers or None)
 
     @app.exception_handler(InvalidRecord)
     async def _invalid(_: Request, exc: InvalidRecord) -> JSONResponse:

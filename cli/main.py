@@ -117,6 +117,7 @@ def ingest(
     Example: tingfeng ingest partner_posts.jsonl
     """
     from ingest.posts import ingest_posts, read_jsonl
+    from triage.audit import record_ingest
 
     settings = load_settings()
     posts = read_jsonl(file, settings)
@@ -126,6 +127,16 @@ def ingest(
     ) as progress:
         task = progress.add_task("posts", total=len(posts))
         result = ingest_posts(store, posts, progress=lambda n: progress.advance(task, n))
+    record_ingest(
+        store,
+        actor="cli",
+        token=None,
+        ids=[p.id for p in posts],
+        written=result.written,
+        failed=result.failed,
+        at=datetime.now(UTC),
+        origin=str(file),
+    )
     console.print(
         f"{file}: {len(posts)} posts read, {result.written} written, "
         f"{result.spooled} spooled, {len(result.failed)} failed"

@@ -34,16 +34,33 @@ TRACKING_PARAMS = frozenset(
 class RawPost(BaseModel):
     """A post as it arrives, before normalization. Naive times are read in the settings' zone."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        # stated in the schema: a native id or a URL gives the post its id
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["native_id"],
+                    "properties": {"native_id": {"type": "string", "pattern": r"\S"}},
+                },
+                {"required": ["url"], "properties": {"url": {"type": "string"}}},
+            ]
+        },
+    )
 
-    source: str = Field(min_length=1, max_length=100)
-    platform: str = Field(min_length=1, max_length=40)
+    source: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    platform: str = Field(min_length=1, max_length=40, pattern=r"\S")
     native_id: str | None = Field(None, max_length=200)
-    url: str | None = Field(None, max_length=2000)
+    url: str | None = Field(  # the pattern states the validator's rule in the schema
+        None, max_length=2000, json_schema_extra={"pattern": r"^\s*[Hh][Tt][Tt][Pp][Ss]?://"}
+    )
     author_id: str | None = Field(None, max_length=200, description="clear id; hashed at ingest")
     title: str | None = Field(None, max_length=500)
-    text: str = Field(min_length=1)
-    created_at: datetime
+    text: str = Field(
+        min_length=1, pattern=r"\S", description="at most TINGFENG_MAX_TEXT_CHARS characters"
+    )
+    created_at: datetime = Field(description="not more than 10 minutes in the future")
     engagement: Engagement = Field(default_factory=Engagement)
     region_raw: str | None = Field(None, max_length=100)
 
@@ -173,6 +190,14 @@ def read_jsonl(path: Path, settings: Settings) -> list[Post]:
     return posts
 
 
+def foreign_posts(store: Store, posts: list[Post]) -> list[tuple[str, str]]:
+    """(id, owning source) of each post whose id is already stored under another source.
+    Ids derive from source + native id, or from the URL alone, so a writer could otherwise
+    replace another source's post (a partner overwriting a government bulletin)."""
+    owners = store.post_sources([p.id for p in posts])
+    return [(p.id, owners[p.id]) for p in posts if owners.get(p.id, p.source) != p.source]
+
+
 def ingest_posts(
     store: Store,
     posts: list[Post],
@@ -180,10 +205,17 @@ def ingest_posts(
     batch: int = 500,
     progress: Callable[[int], None] | None = None,
 ) -> BulkResult:
-    """Write posts in batches; per-document failures are collected in the result."""
+    """Write posts in batches; per-document failures are collected in the result. A post
+    whose id another source owns is never overwritten: it is reported as failed."""
     result = BulkResult()
     for chunk in _chunks(posts, batch):
-        result = result.merge(store.write_posts(chunk))
+        foreign = dict(foreign_posts(store, chunk))
+        own = [p for p in chunk if p.id not in foreign]
+        refused = [
+            (i, f"owned by source {owner!r}; a post of another source is never overwritten")
+            for i, owner in foreign.items()
+        ]
+        result = result.merge(store.write_posts(own)).merge(BulkResult(failed=refused))
         if progress:
             progress(len(chunk))
     return result

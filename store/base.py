@@ -107,7 +107,9 @@ class StoreStatus:
 
 
 class Store(abc.ABC):
-    """Storage backend. Writes are idempotent upserts keyed by the record's deterministic id.
+    """Storage backend. Writes are idempotent upserts keyed by the record's deterministic id,
+    except for append-only kinds (`IndexSpec.append_only`: audit, publications), which are
+    create-only: an existing id is never overwritten (the identical record again is a no-op).
 
     `write_posts` and `put_many` never lose data: when the backend is unreachable or refuses a
     whole request, the batch goes to the local append-only spool and is replayed, in order,
@@ -177,6 +179,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def get_posts(self, ids: Sequence[str]) -> list[Post]:
         """Posts with these ids, in the given order, skipping unknown ids."""
+
+    @abc.abstractmethod
+    def post_sources(self, ids: Sequence[str]) -> dict[str, str]:
+        """The `source` of each stored post among `ids` (unknown ids are left out): who
+        owns a post id before a writer may overwrite it."""
 
     @abc.abstractmethod
     def search_posts(
@@ -253,6 +260,20 @@ class Store(abc.ABC):
 
         The record's own `version` field is set to the new version, which is returned.
         Raises ConflictError (with the current version) otherwise."""
+
+    @abc.abstractmethod
+    def update_fields(
+        self,
+        kind: str,
+        id: str,
+        fields: dict[str, Any],
+        *,
+        expect: dict[str, Any] | None = None,
+    ) -> bool:
+        """Partial write: set only `fields` (top-level) of a stored record, leaving every
+        other field as it is now (never a stale copy of the whole record). With `expect`, only
+        if those fields currently hold those values (compare-and-set). False if the record is
+        missing or `expect` does not hold."""
 
     @abc.abstractmethod
     def delete(self, kind: str, id: str) -> bool: ...

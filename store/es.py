@@ -26,6 +26,7 @@ from elastic_transport import TransportError
 from elasticsearch import ApiError, Elasticsearch, NotFoundError
 from elasticsearch import ConflictError as EsConflict
 from elasticsearch.helpers import streaming_bulk
+from pydantic_core import to_jsonable_python
 
 from store.base import Bucket, BulkResult, Page, PostQuery, R, Store, StoreStatus
 from store.errors import ConflictError, StoreError, StoreUnavailable
@@ -229,9 +230,39 @@ class ElasticsearchStore(Store):
         spec = spec_for(kind)
         wrong = [r for r in records if not isinstance(r, spec.model)]
         good = [r for r in records if isinstance(r, spec.model)]
-        result = self._bulk(self._index_actions(spec.alias(self.prefix), good), f"bulk {kind}")
+        alias = spec.alias(self.prefix)
+        if spec.append_only:
+            result = self._create_only(alias, kind, good)
+        else:
+            result = self._bulk(self._index_actions(alias, good), f"bulk {kind}")
         result.failed.extend((r.id, f"not a {spec.model.__name__}") for r in wrong)
         return result
+
+    def _create_only(self, alias: str, kind: str, records: Sequence[Record]) -> BulkResult:
+        """`create` operations: Elasticsearch refuses an existing id (409). Such a refusal
+        counts as written when the stored document is this very record (a retried write)."""
+        actions = (
+            {"_op_type": "create", "_index": alias, "_id": r.id, "body": r.model_dump_json()}
+            for r in records
+        )
+        result = self._bulk(actions, f"create-only bulk {kind}")
+        exists = {i for i, reason in result.failed if reason.startswith("version_conflict")}
+        if not exists:
+            return result
+        by_id = {r.id: r for r in records}
+        with _guard(f"get of {kind}"):
+            docs = self.es.mget(index=alias, ids=sorted(exists))["docs"]
+        same = {
+            d["_id"]
+            for d in docs
+            if d.get("found") and d["_source"] == by_id[d["_id"]].model_dump(mode="json")
+        }
+        failed = [
+            (i, f"exists; {kind} is append-only" if i in exists else reason)
+            for i, reason in result.failed
+            if i not in same
+        ]
+        return BulkResult(result.written + len(same), failed, result.spooled)
 
     # -- posts: reads ----------------------------------------------------------------------
     def _search(self, kind: str, **body: Any) -> dict[str, Any]:
@@ -244,6 +275,15 @@ class ElasticsearchStore(Store):
         with _guard("get of posts"):
             docs = self.es.mget(index=self.alias("posts"), ids=list(ids))["docs"]
         return [Post.model_validate(d["_source"]) for d in docs if d.get("found")]
+
+    def post_sources(self, ids: Sequence[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        with _guard("get of posts"):
+            docs = self.es.mget(
+                index=self.alias("posts"), ids=list(ids), source_includes=["source"]
+            )["docs"]
+        return {str(d["_id"]): str(d["_source"]["source"]) for d in docs if d.get("found")}
 
     def search_posts(
         self,
@@ -425,6 +465,48 @@ class ElasticsearchStore(Store):
                 record.version = old
                 raise
         return int(record.version)
+
+    def update_fields(
+        self,
+        kind: str,
+        id: str,
+        fields: dict[str, Any],
+        *,
+        expect: dict[str, Any] | None = None,
+    ) -> bool:
+        """A partial `update` (Elasticsearch merges it into the current document); with
+        `expect`, guarded by the document's `if_seq_no`/`if_primary_term`."""
+        spec = spec_for(kind)
+        for name in [*fields, *(expect or {})]:
+            if name not in spec.model.model_fields or name == "id":
+                raise ValueError(f"{spec.model.__name__} has no updatable field {name!r}")
+        alias = spec.alias(self.prefix)
+        doc = to_jsonable_python(fields)
+        with _guard(f"update of {kind}"):
+            cas: dict[str, Any] = {"retry_on_conflict": 3}
+            if expect:
+                try:
+                    current = self.es.get(index=alias, id=id)
+                except NotFoundError as exc:
+                    _raise_unless_missing_doc(exc)
+                    return False
+                wanted = to_jsonable_python(expect)
+                if any(current["_source"].get(k) != v for k, v in wanted.items()):
+                    return False
+                cas = {
+                    "if_seq_no": current["_seq_no"],
+                    "if_primary_term": current["_primary_term"],
+                }
+            try:
+                self.es.update(index=alias, id=id, doc=doc, **cas)
+            except NotFoundError as exc:
+                error = exc.body.get("error") if isinstance(exc.body, dict) else None
+                if isinstance(error, dict) and error.get("type") == "document_missing_exception":
+                    return False
+                raise
+            except EsConflict:
+                return False
+        return True
 
     def delete(self, kind: str, id: str) -> bool:
         alias = self.alias(kind)

@@ -30,6 +30,9 @@ class IndexSpec:
     version: int
     description: str
     examples: list[dict[str, Any]] = field(default_factory=list)
+    # append-only kinds are written with create-only operations: an existing id is never
+    # overwritten (writing the identical record again is a no-op; anything else fails)
+    append_only: bool = False
 
     def alias(self, prefix: str) -> str:
         return f"{prefix}-{self.name}"
@@ -187,6 +190,7 @@ AUDIT = IndexSpec(
     model=r.AuditEvent,
     version=1,
     description="Append-only audit log of every change (who, when, what, before/after).",
+    append_only=True,
     examples=[
         {
             "id": "audit-example",
@@ -279,15 +283,16 @@ USERS = IndexSpec(
 API_TOKENS = IndexSpec(
     name="api-tokens",
     model=r.ApiToken,
-    version=1,
+    version=2,
     description="Service-account API tokens (hashes only), with scopes and feed jurisdictions.",
     examples=[
         {
             "id": "k3f9a1c2d4e5",
             "user_id": "health-commission",
             "name": "feed",
-            "scopes": ["feed"],
+            "scopes": ["feed", "ingest"],
             "jurisdictions": ["3201"],
+            "sources": ["partner-hotline"],
             "token_hash": "sha256$...",
             "created_at": _T0,
         }
@@ -359,6 +364,7 @@ PUBLICATIONS = IndexSpec(
     model=r.Publication,
     version=1,
     description="Published replies: channel, final text, approver and time.",
+    append_only=True,
     examples=[
         {
             "id": "publication-example",

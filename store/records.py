@@ -321,7 +321,11 @@ class ApiToken(Record):
     name: str = Field(max_length=100)
     scopes: list[str] = Field(default_factory=list, description="ingest, feed")
     jurisdictions: list[str] = Field(
-        default_factory=list, description="admin-code prefixes the feed is limited to; [] = all"
+        default_factory=list,
+        description="admin-code prefixes the feed is limited to; ['all'] = every one, [] = none",
+    )
+    sources: list[str] = Field(
+        default_factory=list, description="post sources an ingest token may write; [] = none"
     )
     token_hash: Stored
     created_at: AwareDatetime

@@ -234,6 +234,33 @@ class Settings(BaseSettings):
         "lag, errors); 0 turns it off.",
     )
 
+    # --- API security ---
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For "
+        "is believed (login throttling, audit); empty: the peer address is the client.",
+    )
+    auth_account_failures: int = Field(
+        5, ge=1, description="Failed logins per account before each further attempt waits."
+    )
+    auth_backoff_max_seconds: int = Field(
+        900, ge=1, description="Longest wait of the per-account login backoff (seconds)."
+    )
+    auth_throttle_max_keys: int = Field(
+        100_000, ge=100, description="Clients and accounts the login throttle remembers at most."
+    )
+    password_blocklist_file: Path | None = Field(
+        None,
+        description="Extra refused passwords: one a line, or SHA-1 hex (breached-password "
+        "lists, HASH or HASH:count).",
+    )
+    api_token_ttl_days: int = Field(
+        90, ge=1, le=3650, description="Lifetime of new API tokens unless given (days)."
+    )
+    api_docs: bool = Field(
+        True, description="Serve /docs, /redoc and /openapi.json (turn off in production)."
+    )
+
     @field_validator("pseudonym_key", "secret_key")
     @classmethod
     def _refuse_placeholders(cls, value: SecretStr) -> SecretStr:
@@ -253,6 +280,7 @@ class Settings(BaseSettings):
         "smtp_host",
         "smtp_username",
         "smtp_password",
+        "password_blocklist_file",
         mode="before",
     )
     @classmethod

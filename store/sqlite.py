@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from pydantic_core import to_jsonable_python
+
 from analysis.text import segment_query
 from store.base import (
     POST_KEYWORD_FIELDS,
@@ -260,6 +262,16 @@ class SqliteStore(Store):
         by_id = {row[0]: Post.model_validate_json(row[1]) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
 
+    def post_sources(self, ids: Sequence[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        rows = self._rows(
+            "SELECT id, json_extract(body, '$.source') FROM posts "
+            f"WHERE id IN ({','.join('?' * len(ids))})",
+            list(ids),
+        )
+        return {str(row[0]): str(row[1]) for row in rows}
+
     def search_posts(
         self,
         query: PostQuery,
@@ -333,14 +345,55 @@ class SqliteStore(Store):
                     result.failed.append((record.id, f"not a {spec.model.__name__}"))
                     continue
                 version = getattr(record, "version", 1)
-                self._db.execute(
-                    "INSERT INTO docs(kind, id, version, body) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(kind, id) DO UPDATE SET version=excluded.version, "
-                    "body=excluded.body",
-                    (kind, record.id, version, record.model_dump_json()),
-                )
+                body = record.model_dump_json()
+                if spec.append_only:
+                    cur = self._db.execute(
+                        "INSERT INTO docs(kind, id, version, body) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(kind, id) DO NOTHING",
+                        (kind, record.id, version, body),
+                    )
+                    if cur.rowcount == 0 and not self._same_doc(kind, record):
+                        result.failed.append((record.id, f"exists; {kind} is append-only"))
+                        continue
+                else:
+                    self._db.execute(
+                        "INSERT INTO docs(kind, id, version, body) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(kind, id) DO UPDATE SET version=excluded.version, "
+                        "body=excluded.body",
+                        (kind, record.id, version, body),
+                    )
                 result.written += 1
         return result
+
+    def _same_doc(self, kind: str, record: Record) -> bool:
+        row = self._db.execute(
+            "SELECT body FROM docs WHERE kind=? AND id=?", (kind, record.id)
+        ).fetchone()
+        return row is not None and json.loads(row[0]) == record.model_dump(mode="json")
+
+    def update_fields(
+        self,
+        kind: str,
+        id: str,
+        fields: dict[str, Any],
+        *,
+        expect: dict[str, Any] | None = None,
+    ) -> bool:
+        spec = spec_for(kind)
+        _check_fields(spec.model, [*fields, *(expect or {})])
+        sets = ", ".join(f"'$.{name}', json(?)" for name in fields)
+        clauses = ["kind=?", "id=?"]
+        params: list[Any] = [json.dumps(to_jsonable_python(v)) for v in fields.values()]
+        params += [kind, id]
+        for name, value in (expect or {}).items():
+            clauses.append(f"json_extract(body, '$.{name}') IS json_extract(?, '$')")
+            params.append(json.dumps(to_jsonable_python(value)))
+        with self._lock, self._db:  # one statement: atomic against every other writer
+            cur = self._db.execute(
+                f"UPDATE docs SET body=json_set(body, {sets}) WHERE {' AND '.join(clauses)}",
+                params,
+            )
+        return cur.rowcount > 0
 
     def get(self, kind: str, id: str, model: type[R]) -> R | None:
         spec_for(kind)
@@ -449,6 +502,12 @@ class SqliteStore(Store):
 def _check_field(field: str) -> None:
     if field not in POST_KEYWORD_FIELDS:
         raise ValueError(f"unknown post field {field!r}; use one of {POST_KEYWORD_FIELDS}")
+
+
+def _check_fields(model: type[Record], names: Sequence[str]) -> None:
+    for name in names:
+        if name not in model.model_fields or name == "id":
+            raise ValueError(f"{model.__name__} has no updatable field {name!r}")
 
 
 def _safe_path(field: str) -> str:

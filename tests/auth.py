@@ -36,9 +36,19 @@ def session_token(settings: Settings, user: User) -> str:
     return token
 
 
+# The post sources the test service account's ingest token may write.
+SERVICE_SOURCES = ["partner-12345", "s", "partner-hotline"]
+
+
 def service_token(
-    store: Store, username: str, scopes: list[str], jurisdictions: list[str] | None = None
+    store: Store,
+    username: str,
+    scopes: list[str],
+    jurisdictions: list[str] | None = None,
+    sources: list[str] | None = None,
 ) -> str:
+    """An API token; a feed token sees every jurisdiction ('all') and an ingest token writes
+    SERVICE_SOURCES unless given."""
     if store.get("users", username, User) is None:
         make_user(store, username, "service")
     token, _ = issue_api_token(
@@ -46,7 +56,8 @@ def service_token(
         username,
         name="test",
         scopes=scopes,
-        jurisdictions=jurisdictions,
+        jurisdictions=jurisdictions or (["all"] if "feed" in scopes else None),
+        sources=sources or (SERVICE_SOURCES if "ingest" in scopes else None),
         now=datetime.now(UTC),
         actor="test",
     )

@@ -54,3 +54,47 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any],
     """Only the fields that changed, before and after."""
     keys = [k for k in after if before.get(k) != after.get(k)]
     return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+
+
+INGEST_IDS_PER_EVENT = 1000
+
+
+def record_ingest(
+    store: Store,
+    *,
+    actor: str,
+    token: str | None,
+    ids: list[str],
+    written: int,
+    failed: list[tuple[str, str]],
+    at: datetime,
+    origin: str,
+) -> list[AuditEvent]:
+    """Audit one ingest batch: who (user and API token or "cli"), how many, which post ids
+    (one event per INGEST_IDS_PER_EVENT ids) and which were refused."""
+    events = []
+    batch_key = make_id("ingest", actor, token or "-", at.isoformat(), *ids[:1])
+    for start in range(0, max(len(ids), 1), INGEST_IDS_PER_EVENT):
+        part = ids[start : start + INGEST_IDS_PER_EVENT]
+        events.append(
+            record_change(
+                store,
+                entity_type="ingest",
+                entity_id=token or actor,
+                action="posts.ingest",
+                actor=actor,
+                at=at,
+                before={},
+                after={
+                    "token": token,
+                    "origin": origin,
+                    "count": len(ids),
+                    "written": written,
+                    "failed": [f"{i}: {reason}" for i, reason in failed[:100]],
+                    "ids": part,
+                    "part": start // INGEST_IDS_PER_EVENT + 1,
+                },
+                key=f"{batch_key}#{start}",
+            )
+        )
+    return events

@@ -136,7 +136,7 @@ def users_add(
     """
     from triage.users import add_user
 
-    _, store = _store()
+    settings, store = _store()
     password = None
     if role != "service":
         if password_stdin:
@@ -153,6 +153,7 @@ def users_add(
         display_name=display_name,
         email=email,
         teams=team or [],
+        blocklist=settings.password_blocklist_file,
     )
     console.print(f"added {user.username} ({user.role.value})")
 
@@ -214,9 +215,16 @@ def users_password(username: Annotated[str, typer.Argument(help="person")]) -> N
     """
     from triage.users import set_password
 
-    _, store = _store()
+    settings, store = _store()
     password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
-    set_password(store, username, password, now=datetime.now(UTC), actor="cli")
+    set_password(
+        store,
+        username,
+        password,
+        now=datetime.now(UTC),
+        actor="cli",
+        blocklist=settings.password_blocklist_file,
+    )
     console.print(f"password of {username} set")
 
 
@@ -227,9 +235,16 @@ def users_token(
         list[str] | None, typer.Option(help="service scopes: ingest, feed (repeatable)")
     ] = None,
     jurisdiction: Annotated[
-        list[str] | None, typer.Option(help="limit the feed to admin-code prefixes")
+        list[str] | None,
+        typer.Option(help="feed: admin-code prefix (repeatable), or 'all' for every one"),
     ] = None,
-    ttl_days: Annotated[int | None, typer.Option(help="service token lifetime (days)")] = None,
+    source: Annotated[
+        list[str] | None, typer.Option(help="ingest: a post source it may write (repeatable)")
+    ] = None,
+    ttl_days: Annotated[
+        int | None,
+        typer.Option(help="service token lifetime (days); default TINGFENG_API_TOKEN_TTL_DAYS"),
+    ] = None,
     hours: Annotated[float, typer.Option(help="session token lifetime for a person")] = 12.0,
     name: Annotated[str, typer.Option(help="label of the token")] = "cli",
 ) -> None:
@@ -237,10 +252,16 @@ def users_token(
     person (for curl and scripts).
 
     Example: tingfeng users token health-commission --scope feed --jurisdiction 4201
+    Example: tingfeng users token partner --scope ingest --source partner-hotline
     """
     from store.records import Role
     from triage.errors import UserError
-    from triage.users import get_user, issue_api_token, issue_session_token
+    from triage.users import (
+        audit_session_token,
+        get_user,
+        issue_api_token,
+        issue_session_token,
+    )
 
     settings, store = _store()
     user = get_user(store, username)
@@ -254,7 +275,8 @@ def users_token(
             name=name,
             scopes=scope or ["feed"],
             jurisdictions=jurisdiction or [],
-            ttl=timedelta(days=ttl_days) if ttl_days else None,
+            sources=source or [],
+            ttl=timedelta(days=ttl_days or settings.api_token_ttl_days),
             now=now,
             actor="cli",
         )
@@ -265,8 +287,55 @@ def users_token(
         token, expires = issue_session_token(
             user, settings.secret_key.get_secret_value(), now=now, ttl=timedelta(hours=hours)
         )
+        audit_session_token(store, user, expires=expires, now=now, actor="cli")
         console.print(f"session token for {username} ({user.role.value}), expires {expires:%c}:")
     typer.echo(token)
+
+
+@users_app.command("tokens")
+def users_tokens(
+    username: Annotated[str | None, typer.Argument(help="service account; all if omitted")] = None,
+) -> None:
+    """List API tokens (id, owner, scopes, jurisdictions, sources, expiry, revocation).
+
+    Example: tingfeng users tokens partner
+    """
+    from triage.users import list_api_tokens
+
+    _, store = _store()
+    table = Table(title="API tokens")
+    for col in ("id", "user", "name", "scopes", "jurisdictions", "sources", "expires", "status"):
+        table.add_column(col)
+    now = datetime.now(UTC)
+    for t in list_api_tokens(store, username):
+        expired = t.expires_at is not None and t.expires_at <= now
+        status = "revoked" if t.revoked_at else "expired" if expired else "active"
+        table.add_row(
+            t.id,
+            t.user_id,
+            t.name,
+            ", ".join(t.scopes),
+            ", ".join(t.jurisdictions) or "-",
+            ", ".join(t.sources) or "-",
+            f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "never",
+            status,
+        )
+    console.print(table)
+
+
+@users_app.command("revoke-token")
+def users_revoke_token(
+    token_id: Annotated[str, typer.Argument(help="token id (see `users tokens`)")],
+) -> None:
+    """Revoke an API token: it stops working at once (within seconds for a running API).
+
+    Example: tingfeng users revoke-token 3f9a1c2d4e5b
+    """
+    from triage.users import revoke_api_token
+
+    _, store = _store()
+    revoke_api_token(store, token_id, now=datetime.now(UTC), actor="cli")
+    console.print(f"revoked token {token_id}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -44,14 +44,23 @@ class PlaybookError(TriageError):
 
 
 class TransitionError(TriageError):
-    def __init__(self, incident_id: str, current: str, target: str, allowed: list[str]) -> None:
+    def __init__(
+        self,
+        incident_id: str,
+        current: str,
+        target: str,
+        allowed: list[str],
+        *,
+        why: str | None = None,
+    ) -> None:
         self.incident_id = incident_id
         self.current = current
         self.target = target
         self.allowed = allowed
         super().__init__(
-            f"incident {incident_id!r} cannot go from {current!r} to {target!r}; "
-            f"allowed: {', '.join(allowed) or 'none'}"
+            f"incident {incident_id!r} cannot go from {current!r} to {target!r}"
+            + (f": {why}" if why else "")
+            + f"; allowed: {', '.join(allowed) or 'none'}"
         )
 
 

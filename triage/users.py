@@ -24,6 +24,9 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
+from itertools import pairwise
+from pathlib import Path
 
 from store.base import Store
 from store.records import ApiToken, Role, User
@@ -59,7 +62,14 @@ SERVICE_SCOPES = frozenset({"ingest", "feed"})
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 KEY_ID = re.compile(r"[0-9a-f]{12}")
 MIN_PASSWORD = 10
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+# scrypt cost: N=2^17, r=8, p=1 (about 128 MiB and a few hundred ms per hash); hashes made
+# with a lower cost are upgraded at the next successful login (`needs_rehash`)
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+SCRYPT_MAXMEM = 2 * 128 * SCRYPT_R * SCRYPT_N * SCRYPT_P + 2**20
+SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+ALL_JURISDICTIONS = "all"
+DEFAULT_API_TOKEN_TTL = timedelta(days=90)
+COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
 SESSION_PREFIX = "tfs"
 API_PREFIX = "tfk"
 
@@ -74,6 +84,7 @@ class Principal:
     via: str = "session"  # session | api_token
     token_id: str | None = None
     jurisdictions: tuple[str, ...] = field(default_factory=tuple)
+    sources: tuple[str, ...] = field(default_factory=tuple)
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
@@ -92,13 +103,32 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode("utf-8"),
+        salt=salt,
+        n=n,
+        r=r,
+        p=p,
+        dklen=dklen,
+        maxmem=2 * 128 * r * n * p + 2**20,
+    )
+
+
 def hash_password(password: str) -> str:
     """`scrypt$n$r$p$salt$hash` with a random 16-byte salt."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32
-    )
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, 32)
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def needs_rehash(encoded: str) -> bool:
+    """True if the hash was made with a lower cost than the current one."""
+    try:
+        scheme, n, r, p, _, _ = encoded.split("$")
+        return scheme != "scrypt" or (int(n), int(r), int(p)) < (SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    except ValueError:
+        return True
 
 
 def verify_password(password: str, encoded: str) -> bool:
@@ -106,15 +136,11 @@ def verify_password(password: str, encoded: str) -> bool:
         scheme, n, r, p, salt, digest = encoded.split("$")
         if scheme != "scrypt":
             return False
-        actual = hashlib.scrypt(
-            password.encode("utf-8"),
-            salt=_unb64(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            dklen=len(_unb64(digest)),
-        )
-    except (ValueError, TypeError):
+        n_, r_, p_ = int(n), int(r), int(p)
+        if n_ > 2**20 or r_ > 32 or p_ > 16:  # a planted hash must not exhaust memory
+            return False
+        actual = _scrypt(password, _unb64(salt), n_, r_, p_, len(_unb64(digest)))
+    except (ValueError, TypeError, MemoryError):
         return False
     return hmac.compare_digest(actual, _unb64(digest))
 
@@ -129,11 +155,52 @@ def _dummy_hash() -> str:
     return _DUMMY_HASH
 
 
-def check_password_strength(password: str) -> None:
+@lru_cache(maxsize=4)
+def _blocklist(path: Path | None) -> frozenset[str]:
+    """Lower-cased common passwords (bundled list), plus an operator's list: one password per
+    line, or SHA-1 hex digests (as in breached-password downloads, `HASH` or `HASH:count`)."""
+    words: set[str] = set()
+    for file in (COMMON_PASSWORDS_FILE, path):
+        if file is None:
+            continue
+        for line in file.read_text(encoding="utf-8").splitlines():
+            entry = line.strip()
+            if entry and not entry.startswith("#"):
+                words.add(entry.split(":", 1)[0].lower() if _SHA1.match(entry) else entry.lower())
+    return frozenset(words)
+
+
+_TRAILING = re.compile(r"[\W\d_]+$")
+_SHA1 = re.compile(r"^[0-9A-Fa-f]{40}(:\d+)?$")
+
+
+def _weak_pattern(password: str) -> bool:
+    """One repeated character, or a run of consecutive characters (1234567890, abcdefghij)."""
+    if len(set(password)) <= 2:
+        return True
+    steps = {ord(b) - ord(a) for a, b in pairwise(password)}
+    return steps <= {1} or steps <= {-1}
+
+
+def check_password_strength(
+    password: str, *, username: str | None = None, blocklist: Path | None = None
+) -> None:
+    """At least MIN_PASSWORD characters, not a common or breached password (the bundled list
+    and `TINGFENG_PASSWORD_BLOCKLIST_FILE`), not a keyboard run, not the username."""
     if len(password) < MIN_PASSWORD:
         raise UserError(f"password must have at least {MIN_PASSWORD} characters", field="password")
-    if password.lower() in {"changeme123", "password123", "1234567890", "qwertyuiop"}:
-        raise UserError("password is too common", field="password")
+    lowered = password.lower()
+    sha1 = hashlib.sha1(password.encode("utf-8"), usedforsecurity=False).hexdigest()
+    words = _blocklist(blocklist)
+    stem = _TRAILING.sub("", lowered)
+    if lowered in words or stem in words or sha1 in words or _weak_pattern(password):
+        raise UserError(
+            "password is too common (it is on a list of common or breached passwords); "
+            "choose a longer, unusual one",
+            field="password",
+        )
+    if username and len(username) >= 4 and username.lower() in lowered:
+        raise UserError("password must not contain the username", field="password")
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,6 +238,7 @@ def add_user(
     display_name: str | None = None,
     email: str | None = None,
     teams: list[str] | None = None,
+    blocklist: Path | None = None,
 ) -> User:
     """Create a user. People need a password; service accounts must not have one."""
     name = normalize_username(username)
@@ -187,7 +255,7 @@ def add_user(
     else:
         if not password:
             raise UserError("people need a password", field="password")
-        check_password_strength(password)
+        check_password_strength(password, username=name, blocklist=blocklist)
         password_hash = hash_password(password)
     if store.get(USERS, name, User) is not None:
         raise UserError(f"user {name!r} already exists", field="username", kind="exists")
@@ -233,10 +301,7 @@ def set_disabled(store: Store, username: str, disabled: bool, *, now: datetime, 
     if user.disabled == disabled:
         return user
     before = {"disabled": user.disabled}
-    user.disabled = disabled
-    user.token_version += 1
-    user.updated_at = now
-    store.put(USERS, user)
+    user = _revoking_update(store, user, {"disabled": disabled}, now=now)
     if disabled:
         tokens = store.find(TOKENS, ApiToken, where={"user_id": user.id}, size=1000)
         revoked = [t.model_copy(update={"revoked_at": now}) for t in tokens if t.revoked_at is None]
@@ -256,15 +321,20 @@ def set_disabled(store: Store, username: str, disabled: bool, *, now: datetime, 
     return user
 
 
-def set_password(store: Store, username: str, password: str, *, now: datetime, actor: str) -> User:
+def set_password(
+    store: Store,
+    username: str,
+    password: str,
+    *,
+    now: datetime,
+    actor: str,
+    blocklist: Path | None = None,
+) -> User:
     user = _require_user(store, username)
     if user.role is Role.service:
         raise UserError("service accounts use API tokens, not passwords", field="password")
-    check_password_strength(password)
-    user.password_hash = hash_password(password)
-    user.token_version += 1
-    user.updated_at = now
-    store.put(USERS, user)
+    check_password_strength(password, username=user.id, blocklist=blocklist)
+    user = _revoking_update(store, user, {"password_hash": hash_password(password)}, now=now)
     record_change(
         store,
         entity_type="user",
@@ -278,17 +348,70 @@ def set_password(store: Store, username: str, password: str, *, now: datetime, a
     return user
 
 
-def authenticate(store: Store, username: str, password: str, *, now: datetime) -> User:
+def _revoking_update(store: Store, user: User, fields: dict[str, object], *, now: datetime) -> User:
+    """Set `fields` and bump `token_version` (revoking every session) with a partial,
+    compare-and-set write: nothing else of the stored user is touched, and a concurrent
+    change of the same user is re-read instead of overwritten."""
+    for _ in range(5):
+        changes = {**fields, "token_version": user.token_version + 1, "updated_at": now}
+        if store.update_fields(
+            USERS, user.id, changes, expect={"token_version": user.token_version}
+        ):
+            return user.model_copy(update=changes)
+        user = _require_user(store, user.id)
+    raise UserError(
+        f"user {user.id!r} is being changed concurrently; try again",
+        field="username",
+        kind="conflict",
+    )
+
+
+def authenticate(
+    store: Store, username: str, password: str, *, now: datetime, client: str | None = None
+) -> User:
     """The user if the password is right and the account active; AuthError otherwise
-    (same message and about the same time whether or not the user exists)."""
+    (same message and about the same time whether or not the user exists).
+
+    Every attempt is audited (`auth.login` / `auth.login_failed`, with the client address).
+    Only `last_login_at` is written back (a partial write), so a login racing a disable or a
+    password change can never restore the old record; a hash of an older scrypt cost is
+    upgraded only if the stored hash is still the one just verified."""
     user = get_user(store, username)
     encoded = user.password_hash if user and user.password_hash else _dummy_hash()
     ok = verify_password(password, encoded)
+    name = user.id if user else username.strip().lower()[:64]
+    reason = f"from {client}" if client else None
     if not ok or user is None or user.disabled or user.password_hash is None:
+        _audit_login(store, name, "auth.login_failed", now, reason)
         raise AuthError("wrong username or password, or the account is disabled")
+    store.update_fields(USERS, user.id, {"last_login_at": now})
     user.last_login_at = now
-    store.put(USERS, user)
+    if needs_rehash(user.password_hash):
+        upgraded = hash_password(password)
+        if store.update_fields(
+            USERS,
+            user.id,
+            {"password_hash": upgraded},
+            expect={"password_hash": user.password_hash},
+        ):
+            user.password_hash = upgraded
+    _audit_login(store, user.id, "auth.login", now, reason)
     return user
+
+
+def _audit_login(store: Store, name: str, action: str, now: datetime, reason: str | None) -> None:
+    record_change(
+        store,
+        entity_type="user",
+        entity_id=name or "-",
+        action=action,
+        actor=name or "-",
+        at=now,
+        before={},
+        after={},
+        reason=reason,
+        key=f"{action}@{now.isoformat()}#{secrets.token_hex(4)}",
+    )
 
 
 def ensure_bootstrap_admin(store: Store, username: str, password: str, *, now: datetime) -> bool:
@@ -333,24 +456,57 @@ def issue_api_token(
     name: str,
     scopes: list[str],
     jurisdictions: list[str] | None = None,
-    ttl: timedelta | None = None,
+    sources: list[str] | None = None,
+    ttl: timedelta | None = DEFAULT_API_TOKEN_TTL,
     now: datetime,
     actor: str,
 ) -> tuple[str, ApiToken]:
-    """A new API token for a service account; the clear token is returned once, never stored."""
+    """A new API token for a service account; the clear token is returned once, never stored.
+
+    An `ingest` token names the post sources it may write (`sources`); a `feed` token names
+    its admin-code prefixes, or `all` explicitly (`jurisdictions`). Tokens expire after `ttl`
+    (None: never, which must be asked for explicitly)."""
     user = _require_user(store, username)
     if user.role is not Role.service:
-        raise UserError("API tokens are for service accounts; people log in", field="username")
+        raise UserError(
+            "API tokens are for service accounts; people log in",
+            field="username",
+            kind="conflict",
+        )
     if user.disabled:
-        raise UserError(f"user {user.id!r} is disabled", field="username")
+        raise UserError(f"user {user.id!r} is disabled", field="username", kind="conflict")
     unknown = sorted(set(scopes) - SERVICE_SCOPES)
     if unknown or not scopes:
         raise UserError(
             f"scopes must be some of {sorted(SERVICE_SCOPES)} (got {scopes})", field="scopes"
         )
-    for code in jurisdictions or []:
-        if not code.isdigit() or len(code) > 12:
-            raise UserError(f"jurisdiction {code!r} is not an admin code", field="jurisdictions")
+    jurisdictions = sorted(set(jurisdictions or []))
+    sources = sorted(set(sources or []))
+    if ALL_JURISDICTIONS in jurisdictions and len(jurisdictions) > 1:
+        raise UserError(
+            f"jurisdictions: {ALL_JURISDICTIONS!r} stands alone (got {jurisdictions})",
+            field="jurisdictions",
+        )
+    for code in jurisdictions:
+        if code != ALL_JURISDICTIONS and (not code.isdigit() or len(code) > 12):
+            raise UserError(
+                f"jurisdiction {code!r} is not an admin code (or {ALL_JURISDICTIONS!r})",
+                field="jurisdictions",
+            )
+    if "feed" in scopes and not jurisdictions:
+        raise UserError(
+            "a feed token needs its jurisdictions (admin-code prefixes), "
+            f"or {ALL_JURISDICTIONS!r} for every one",
+            field="jurisdictions",
+        )
+    for source in sources:
+        if not SOURCE_NAME.match(source):
+            raise UserError(f"source {source!r} is not a source name", field="sources")
+    if "ingest" in scopes and not sources:
+        raise UserError(
+            "an ingest token needs the post sources it may write (e.g. partner-hotline)",
+            field="sources",
+        )
     key_id = secrets.token_hex(6)
     token = f"{API_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
     record = ApiToken(
@@ -358,7 +514,8 @@ def issue_api_token(
         user_id=user.id,
         name=name,
         scopes=sorted(set(scopes)),
-        jurisdictions=list(jurisdictions or []),
+        jurisdictions=jurisdictions if "feed" in scopes else [],
+        sources=sources if "ingest" in scopes else [],
         token_hash=_token_hash(token),
         created_at=now,
         expires_at=now + ttl if ttl else None,
@@ -372,9 +529,39 @@ def issue_api_token(
         actor=actor,
         at=now,
         before={},
-        after={"token": key_id, "scopes": record.scopes, "jurisdictions": record.jurisdictions},
+        after={
+            "token": key_id,
+            "scopes": record.scopes,
+            "jurisdictions": record.jurisdictions,
+            "sources": record.sources,
+            "expires_at": record.expires_at,
+        },
+        key=key_id,
     )
     return token, record
+
+
+def list_api_tokens(store: Store, username: str | None = None) -> list[ApiToken]:
+    """API tokens (hashes only), newest first; of one service account if `username`."""
+    where = {"user_id": normalize_username(username)} if username else None
+    return store.find(TOKENS, ApiToken, where=where, sort="created_at", descending=True, size=1000)
+
+
+def audit_session_token(
+    store: Store, user: User, *, expires: datetime, now: datetime, actor: str
+) -> None:
+    """Record a session token issued outside a login (the CLI)."""
+    record_change(
+        store,
+        entity_type="user",
+        entity_id=user.id,
+        action="session.issue",
+        actor=actor,
+        at=now,
+        before={},
+        after={"expires_at": expires},
+        key=f"session.issue@{now.isoformat()}#{secrets.token_hex(4)}",
+    )
 
 
 def revoke_api_token(store: Store, key_id: str, *, now: datetime, actor: str) -> ApiToken:
@@ -444,5 +631,6 @@ def resolve_token(store: Store, secret: str, token: str, *, now: datetime) -> Pr
             via="api_token",
             token_id=record.id,
             jurisdictions=tuple(record.jurisdictions),
+            sources=tuple(record.sources),
         )
     raise AuthError("invalid token")

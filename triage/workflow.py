@@ -48,11 +48,15 @@ TRANSITIONS: dict[S, frozenset[S]] = {
 OPEN_STATES = frozenset(S) - {S.closed, S.dismissed}
 # Targets that need more than the `work` permission.
 TARGET_PERMISSION = {S.approved: "approve", S.published: "approve"}
+# Targets only the draft workflow reaches (an approved, then published reply draft:
+# `triage.replies.follow`); a direct transition there would fake an answer and a met SLA.
+DRAFT_ONLY = frozenset({S.approved, S.published})
 _NOT_AUDITED = {"version", "updated_at", "updated_by"}
 
 
 def allowed_transitions(incident: Incident) -> list[str]:
-    return sorted(s.value for s in TRANSITIONS[incident.state])
+    """States a person may move the incident to directly (not the draft-only ones)."""
+    return sorted(s.value for s in TRANSITIONS[incident.state] - DRAFT_ONLY)
 
 
 def permission_for(target: S) -> str:
@@ -184,21 +188,41 @@ def transition(
     now: datetime,
     expected_version: int | None,
     reason: str | None = None,
+    via_draft: bool = False,
 ) -> Incident:
-    """Move an incident to `target` if the workflow allows it (TransitionError otherwise)."""
+    """Move an incident to `target` if the workflow allows it (TransitionError otherwise).
+    `approved` and `published` are reached only `via_draft` (the reply-draft workflow)."""
     try:
         goal = S(target)
     except ValueError:
         raise IncidentInputError(
             f"unknown state {target!r}; states: {', '.join(s.value for s in S)}", field="to"
         ) from None
+    if goal in DRAFT_ONLY and not via_draft:
+        current = store.get(INCIDENTS, incident_id, Incident)
+        if current is None:
+            raise NotFound("incident", incident_id)
+        raise TransitionError(
+            incident_id,
+            current.state.value,
+            goal.value,
+            allowed_transitions(current),
+            why=f"only an approved reply draft moves an incident to {goal.value} "
+            "(approve and publish the draft)",
+        )
     if goal is S.dismissed and not (reason and reason.strip()):
         raise IncidentInputError("dismissing needs a reason", field="reason")
     if goal is S.triaged and not (reason and reason.strip()):
         # reopening or handing back must say why; a first triage may omit it
         current = store.get(INCIDENTS, incident_id, Incident)
         if current is not None and current.state in (S.closed, S.dismissed):
-            raise IncidentInputError("reopening needs a reason", field="reason")
+            raise TransitionError(
+                incident_id,
+                current.state.value,
+                goal.value,
+                allowed_transitions(current),
+                why="reopening needs a reason",
+            )
 
     def mutate(incident: Incident) -> None:
         if goal not in TRANSITIONS[incident.state]:

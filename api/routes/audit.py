@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -11,6 +10,7 @@ from pydantic import BaseModel
 from api.auth import AUTH_RESPONSES, Auditor
 from api.deps import StoreDep
 from api.errors import ApiError
+from api.params import IsoDatetime
 from store.records import AuditEvent
 from triage.audit import AUDIT
 
@@ -30,8 +30,8 @@ def audit_log(
     entity_id: Annotated[str | None, Query(max_length=128)] = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=80)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDatetime | None = None,
+    until: IsoDatetime | None = None,
     size: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=9800)] = 0,
 ) -> AuditPage:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from api.auth import (
     AUTH_RESPONSES,
@@ -14,19 +15,26 @@ from api.auth import (
     AuthRateLimit,
     Person,
     UserAdmin,
+    client_of,
+    login_throttle,
     principal_cache,
+    too_many,
 )
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
+from api.openapi import CONFLICT, THROTTLED
 from store.records import ApiToken, Role, User
 from triage.errors import AuthError, UserError
 from triage.users import (
     ROLE_PERMISSIONS,
     add_user,
     authenticate,
+    get_user,
     issue_api_token,
     issue_session_token,
+    list_api_tokens,
     list_users,
+    revoke_api_token,
     set_disabled,
     set_password,
 )
@@ -92,11 +100,31 @@ class PasswordChange(BaseModel):
 
 
 class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={  # stated in the schema: people have a password, services none
+            "if": {"properties": {"role": {"const": "service"}}, "required": ["role"]},
+            "then": {"properties": {"password": {"type": "null"}}},
+            "else": {
+                "required": ["password"],
+                "properties": {"password": {"type": "string", "minLength": 10}},
+            },
+        },
+    )
 
-    username: str = Field(min_length=2, max_length=64)
+    username: str = Field(
+        min_length=2,
+        max_length=64,
+        pattern=r"^\s*[A-Za-z0-9][A-Za-z0-9._-]{1,63}\s*$",
+        description="a-z, 0-9, '.', '_', '-' (lower-cased)",
+    )
     role: Role
-    password: str | None = Field(None, max_length=256, description="none for service accounts")
+    password: str | None = Field(
+        None,
+        max_length=256,
+        description="people: at least 10 characters, not a common or breached password, "
+        "not containing the username; none for service accounts",
+    )
     display_name: str | None = Field(None, max_length=100)
     email: str | None = Field(None, max_length=200)
     teams: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=20)
@@ -107,15 +135,47 @@ class UserList(BaseModel):
     items: list[UserPublic]
 
 
+def _needs(scope: str, field: str) -> JsonDict:
+    return {
+        "if": {"properties": {"scopes": {"contains": {"const": scope}}}, "required": ["scopes"]},
+        "then": {"required": [field], "properties": {field: {"minItems": 1}}},
+    }
+
+
 class TokenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={  # stated in the schema: what each scope needs; 'all' alone
+            "allOf": [
+                _needs("feed", "jurisdictions"),
+                _needs("ingest", "sources"),
+                {
+                    "if": {
+                        "properties": {"jurisdictions": {"contains": {"const": "all"}}},
+                        "required": ["jurisdictions"],
+                    },
+                    "then": {"properties": {"jurisdictions": {"maxItems": 1}}},
+                },
+            ]
+        },
+    )
 
     name: str = Field(min_length=1, max_length=100)
-    scopes: list[str] = Field(min_length=1, max_length=2, description="ingest, feed")
-    jurisdictions: list[Annotated[str, Field(max_length=12)]] = Field(
-        default_factory=list, max_length=50, description="admin-code prefixes; [] = all"
+    scopes: list[Literal["ingest", "feed"]] = Field(min_length=1, max_length=2)
+    jurisdictions: list[Annotated[str, Field(pattern=r"^(all|[0-9]{1,12})$")]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="feed scope: admin-code prefixes, or ['all'] for every jurisdiction "
+        "(required with feed; 'all' stands alone)",
     )
-    ttl_days: int | None = Field(None, ge=1, le=3650)
+    sources: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="ingest scope: the post sources the token may write (required with ingest)",
+    )
+    ttl_days: int | None = Field(
+        None, ge=1, le=3650, description="lifetime; default TINGFENG_API_TOKEN_TTL_DAYS"
+    )
 
 
 class TokenCreated(BaseModel):
@@ -124,6 +184,7 @@ class TokenCreated(BaseModel):
     user: str
     scopes: list[str]
     jurisdictions: list[str]
+    sources: list[str]
     expires_at: datetime | None
 
     @classmethod
@@ -134,14 +195,50 @@ class TokenCreated(BaseModel):
             user=record.user_id,
             scopes=record.scopes,
             jurisdictions=record.jurisdictions,
+            sources=record.sources,
             expires_at=record.expires_at,
         )
 
 
+class TokenPublic(BaseModel):
+    """An API token as listed: never the token or its hash."""
+
+    id: str
+    user: str
+    name: str
+    scopes: list[str]
+    jurisdictions: list[str]
+    sources: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, record: ApiToken) -> TokenPublic:
+        return cls(
+            id=record.id,
+            user=record.user_id,
+            name=record.name,
+            scopes=record.scopes,
+            jurisdictions=record.jurisdictions,
+            sources=record.sources,
+            created_at=record.created_at,
+            expires_at=record.expires_at,
+            revoked_at=record.revoked_at,
+        )
+
+
+class TokenList(BaseModel):
+    total: int
+    items: list[TokenPublic]
+
+
 def _user_error(exc: UserError) -> ApiError:
-    status, code = {"exists": (409, "conflict"), "missing": (404, "not_found")}.get(
-        exc.kind, (422, "invalid_input")
-    )
+    status, code = {
+        "exists": (409, "conflict"),
+        "conflict": (409, "conflict"),
+        "missing": (404, "not_found"),
+    }.get(exc.kind, (422, "invalid_input"))
     return ApiError(status, code, str(exc), [{"field": exc.field, "message": str(exc)}])
 
 
@@ -150,13 +247,26 @@ def _user_error(exc: UserError) -> ApiError:
     response_model=LoginResponse,
     summary="Log in; returns a bearer token",
     dependencies=[AuthRateLimit],
+    responses=THROTTLED,
 )
-def login(body: LoginRequest, store: StoreDep, settings: SettingsDep) -> LoginResponse:
+def login(
+    body: LoginRequest, store: StoreDep, settings: SettingsDep, request: Request
+) -> LoginResponse:
+    """Every attempt is audited. After `TINGFENG_AUTH_ACCOUNT_FAILURES` failures in a row an
+    account waits (doubling, up to `TINGFENG_AUTH_BACKOFF_MAX_SECONDS`) before the next
+    attempt is even checked: 429 with Retry-After."""
     now = datetime.now(UTC)
+    throttle = login_throttle(request.app)
+    account = body.username.strip().lower()
+    wait = throttle.account_wait(account)
+    if wait is not None:
+        raise too_many(wait, "failed logins for this account")
     try:
-        user = authenticate(store, body.username, body.password, now=now)
+        user = authenticate(store, body.username, body.password, now=now, client=client_of(request))
     except AuthError as exc:
+        throttle.account_failed(account)
         raise ApiError(401, "unauthorized", str(exc)) from None
+    throttle.account_succeeded(account)
     token, expires = issue_session_token(
         user,
         settings.secret_key.get_secret_value(),
@@ -182,13 +292,20 @@ def me(principal: Authenticated) -> Me:
     status_code=204,
     summary="Change your own password (revokes your other sessions)",
     dependencies=[AuthRateLimit],
+    responses=THROTTLED,
 )
 def change_password(
-    body: PasswordChange, principal: Person, store: StoreDep, request: Request
+    body: PasswordChange,
+    principal: Person,
+    store: StoreDep,
+    settings: SettingsDep,
+    request: Request,
 ) -> None:
     now = datetime.now(UTC)
     try:
-        authenticate(store, principal.username, body.current_password, now=now)
+        authenticate(
+            store, principal.username, body.current_password, now=now, client=client_of(request)
+        )
     except AuthError:
         raise ApiError(
             403,
@@ -198,7 +315,12 @@ def change_password(
         ) from None
     try:
         set_password(
-            store, principal.username, body.new_password, now=now, actor=principal.username
+            store,
+            principal.username,
+            body.new_password,
+            now=now,
+            actor=principal.username,
+            blocklist=settings.password_blocklist_file,
         )
     except UserError as exc:
         raise _user_error(exc) from None
@@ -211,8 +333,16 @@ def users(principal: UserAdmin, store: StoreDep) -> UserList:
     return UserList(total=len(items), items=items)
 
 
-@router.post("/users", response_model=UserPublic, status_code=201, summary="Create a user (admin)")
-def create_user(body: UserCreate, principal: UserAdmin, store: StoreDep) -> UserPublic:
+@router.post(
+    "/users",
+    response_model=UserPublic,
+    status_code=201,
+    summary="Create a user (admin)",
+    responses=CONFLICT,
+)
+def create_user(
+    body: UserCreate, principal: UserAdmin, store: StoreDep, settings: SettingsDep
+) -> UserPublic:
     try:
         user = add_user(
             store,
@@ -224,6 +354,7 @@ def create_user(body: UserCreate, principal: UserAdmin, store: StoreDep) -> User
             display_name=body.display_name,
             email=body.email,
             teams=body.teams,
+            blocklist=settings.password_blocklist_file,
         )
     except UserError as exc:
         raise _user_error(exc) from None
@@ -231,7 +362,10 @@ def create_user(body: UserCreate, principal: UserAdmin, store: StoreDep) -> User
 
 
 @router.post(
-    "/users/{username}/disable", response_model=UserPublic, summary="Disable a user (admin)"
+    "/users/{username}/disable",
+    response_model=UserPublic,
+    summary="Disable a user (admin)",
+    responses=CONFLICT,
 )
 def disable_user(
     username: Username, principal: UserAdmin, store: StoreDep, request: Request
@@ -260,21 +394,58 @@ def enable_user(username: Username, principal: UserAdmin, store: StoreDep) -> Us
     response_model=TokenCreated,
     status_code=201,
     summary="Issue an API token for a service account (admin)",
+    responses=CONFLICT,
 )
 def create_token(
-    username: Username, body: TokenCreate, principal: UserAdmin, store: StoreDep
+    username: Username,
+    body: TokenCreate,
+    principal: UserAdmin,
+    store: StoreDep,
+    settings: SettingsDep,
 ) -> TokenCreated:
     try:
         token, record = issue_api_token(
             store,
             username,
             name=body.name,
-            scopes=body.scopes,
+            scopes=list(body.scopes),
             jurisdictions=body.jurisdictions,
-            ttl=timedelta(days=body.ttl_days) if body.ttl_days else None,
+            sources=body.sources,
+            ttl=timedelta(days=body.ttl_days or settings.api_token_ttl_days),
             now=datetime.now(UTC),
             actor=principal.username,
         )
     except UserError as exc:
         raise _user_error(exc) from None
     return TokenCreated.of(token, record)
+
+
+@router.get(
+    "/users/{username}/tokens",
+    response_model=TokenList,
+    summary="List a service account's API tokens (admin)",
+)
+def list_tokens(username: Username, principal: UserAdmin, store: StoreDep) -> TokenList:
+    if get_user(store, username) is None:
+        raise ApiError(404, "not_found", f"no user {username!r}")
+    items = [TokenPublic.of(t) for t in list_api_tokens(store, username)]
+    return TokenList(total=len(items), items=items)
+
+
+@router.post(
+    "/tokens/{token_id}/revoke",
+    response_model=TokenPublic,
+    summary="Revoke an API token (admin); it stops working at once",
+)
+def revoke_token(
+    token_id: Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")],
+    principal: UserAdmin,
+    store: StoreDep,
+    request: Request,
+) -> TokenPublic:
+    try:
+        record = revoke_api_token(store, token_id, now=datetime.now(UTC), actor=principal.username)
+    except UserError as exc:
+        raise _user_error(exc) from None
+    principal_cache(request.app).clear()
+    return TokenPublic.of(record)

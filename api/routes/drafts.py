@@ -13,11 +13,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AUTH_RESPONSES, Approver, Reader, Worker
 from api.deps import SettingsDep, StoreDep
-from api.errors import ApiError
+from api.errors import ApiError, ErrorResponse
+from api.openapi import CONFLICT
+from api.params import FreeText, Line, Text
 from store.records import Draft, DraftRevision, Publication
 from triage.errors import TransitionError
 from triage.replies import approval, drafts, exports
@@ -38,16 +40,6 @@ router = APIRouter(prefix="/api/v1", tags=["drafts"], responses=AUTH_RESPONSES)
 
 Ident = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 Version = Annotated[int, Field(ge=1, description="the draft's version you read (409 if stale)")]
-
-
-def _plain_text(value: str) -> str:
-    """Free text is stored verbatim (never interpreted), but control characters are refused."""
-    if any((ord(c) < 32 and c not in "\n\t") or ord(c) == 127 for c in value):
-        raise ValueError("contains control characters")
-    return value.strip()
-
-
-FreeText = Annotated[str, AfterValidator(_plain_text)]
 
 
 def reply_config(settings: SettingsDep) -> ReplyConfig:
@@ -75,7 +67,7 @@ def reply_errors() -> Iterator[None]:
         ) from None
     except GroundingError as exc:
         details = [{"field": "text", "message": p} for p in exc.problems]
-        raise ApiError(422, "not_grounded", str(exc), details) from None
+        raise ApiError(409, "not_grounded", str(exc), details) from None
     except DraftInputError as exc:
         raise ApiError(
             422, "invalid_input", str(exc), [{"field": exc.field, "message": str(exc)}]
@@ -83,8 +75,8 @@ def reply_errors() -> Iterator[None]:
     except TemplateError as exc:
         details = [{"field": "template", "message": p} for p in exc.problems]
         raise ApiError(422, "template_error", str(exc), details) from None
-    except LlmUnavailable as exc:
-        raise ApiError(503, "llm_unavailable", str(exc)) from None
+    except LlmUnavailable as exc:  # a stated refusal of this deployment, not a server fault
+        raise ApiError(409, "llm_unavailable", str(exc)) from None
     except TransitionError as exc:
         raise ApiError(409, "invalid_transition", str(exc)) from None
 
@@ -106,15 +98,15 @@ class DraftCreate(_Body):
 
 class DraftEdit(_Body):
     version: Version
-    text: FreeText = Field(min_length=1, max_length=drafts.MAX_TEXT)
-    title: FreeText | None = Field(None, min_length=1, max_length=drafts.MAX_TITLE)
+    text: Text = Field(min_length=1, max_length=drafts.MAX_TEXT)
+    title: Line | None = Field(None, min_length=1, max_length=drafts.MAX_TITLE)
     note: FreeText | None = Field(None, max_length=500, description="what changed and why")
 
 
 class SourceAdd(_Body):
     version: Version
-    name: FreeText = Field(min_length=1, max_length=100, description="who said it, e.g. 市卫健委")
-    text: FreeText = Field(min_length=1, max_length=4000, description="what they said")
+    name: Text = Field(min_length=1, max_length=100, description="who said it, e.g. 市卫健委")
+    text: Text = Field(min_length=1, max_length=4000, description="what they said")
     url: str | None = Field(None, max_length=2000, pattern=r"^https?://\S+$")
     verdict: Literal["false", "misleading", "true", "unverified"] | None = None
 
@@ -135,7 +127,7 @@ class Review(_Body):
 
 class Rejection(_Body):
     version: Version
-    comment: FreeText = Field(min_length=1, max_length=2000, description="what to change")
+    comment: Text = Field(min_length=1, max_length=2000, description="what to change")
 
 
 class PublishRequest(_Body):
@@ -213,10 +205,22 @@ def _now() -> datetime:
     response_model=DraftDetail,
     status_code=201,
     summary="Create a reply draft from the playbook's template",
+    responses={
+        **CONFLICT,
+        404: {"model": ErrorResponse, "description": "no such incident or reply template"},
+    },
 )
 def create(
     incident_id: Ident, body: DraftCreate, principal: Worker, store: StoreDep, config: ConfigDep
 ) -> DraftDetail:
+    if body.template is not None and body.template not in config.templates.catalog:
+        known = ", ".join(sorted(config.templates.catalog))
+        raise ApiError(
+            404,
+            "not_found",
+            f"unknown reply template {body.template!r}; known: {known}",
+            [{"field": "template", "message": f"known: {known}"}],
+        )
     with reply_errors():
         draft = drafts.create_draft(
             store,
@@ -309,7 +313,16 @@ def regenerate(
 
 
 @router.post(
-    "/drafts/{draft_id}/rewrite", response_model=RewriteResult, summary="LLM rewrite (checked)"
+    "/drafts/{draft_id}/rewrite",
+    response_model=RewriteResult,
+    summary="LLM rewrite (checked)",
+    responses={
+        409: {
+            "model": ErrorResponse,
+            "description": "stale version, a draft not in drafting, or no LLM configured "
+            "(code llm_unavailable: TINGFENG_LLM_URL, TINGFENG_LLM_MODEL)",
+        }
+    },
 )
 def rewrite(
     draft_id: Ident,

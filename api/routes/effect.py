@@ -7,15 +7,16 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AUTH_RESPONSES, Approver, Reader
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
+from api.params import IsoDatetime, Text
 from nlp.kb_import import make_claim
 from store.errors import NotFound
 from store.records import Claim, EffectReport, Publication
-from triage.audit import record_change
+from triage.audit import diff, record_change
 from triage.replies.approval import list_publications
 from triage.replies.effect import EFFECTS, EffectConfig, measure
 from triage.replies.follow import get_incident
@@ -25,15 +26,6 @@ router = APIRouter(prefix="/api/v1", tags=["effect"], responses=AUTH_RESPONSES)
 Ident = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 KB = "claims"
 MANUAL_ORIGIN = "manual"
-
-
-def _plain_text(value: str) -> str:
-    if any((ord(c) < 32 and c not in "\n\t") or ord(c) == 127 for c in value):
-        raise ValueError("contains control characters")
-    return value.strip()
-
-
-FreeText = Annotated[str, AfterValidator(_plain_text)]
 
 
 @router.get(
@@ -88,16 +80,16 @@ class ClaimPage(BaseModel):
 class ClaimCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    claim: FreeText = Field(
+    claim: Text = Field(
         min_length=2, max_length=500, description="the statement, e.g. 明天全市封城"
     )
-    answer: FreeText = Field(min_length=2, max_length=4000, description="the authoritative answer")
+    answer: Text = Field(min_length=2, max_length=4000, description="the authoritative answer")
     verdict: Literal["false", "misleading", "true", "unverified"]
-    source_name: FreeText = Field(
+    source_name: Text = Field(
         min_length=1, max_length=100, description="who answered, e.g. 市卫健委"
     )
     source_url: str | None = Field(None, max_length=2000, pattern=r"^https?://\S+$")
-    published_at: datetime | None = None
+    published_at: IsoDatetime | None = None
 
 
 @router.get("/kb/entries", response_model=ClaimPage, summary="Knowledge-base entries")
@@ -108,7 +100,10 @@ def kb_entries(
         str | None, Query(max_length=64, description="e.g. office, manual, piyao")
     ] = None,
     size: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=10000)] = 0,
+    offset: Annotated[
+        int,
+        Query(ge=0, le=9900, description="at most 9900: offset + size stays within 10,000"),
+    ] = 0,
 ) -> ClaimPage:
     where = {"origin": origin} if origin else None
     items = store.find(KB, Claim, where=where, sort="id", size=size, offset=offset)
@@ -141,16 +136,21 @@ def add_kb_entry(body: ClaimCreate, principal: Approver, store: StoreDep) -> Cla
         source_url=body.source_url,
         published_at=body.published_at,
     )
+    existing = store.get(KB, claim.id, Claim)
     store.put(KB, claim)  # the matching index rebuilds when the claim count changes
     now = datetime.now(UTC)
+    audited = ("claim", "answer", "verdict", "source_name", "source_url", "published_at")
+    old = existing.model_dump(mode="json", include=set(audited)) if existing else {}
+    new = claim.model_dump(mode="json", include=set(audited))
+    before, after = diff(old, new) if existing else ({}, new)
     record_change(
         store,
         entity_type="claim",
         entity_id=claim.id,
-        action="kb.add",
+        action="kb.update" if existing else "kb.add",
         actor=principal.username,
         at=now,
-        before={},
-        after={"claim": claim.claim, "verdict": claim.verdict, "source": claim.source_name},
+        before=before,
+        after=after,
     )
     return claim

@@ -1,6 +1,6 @@
 """Shared feeds for partner departments: read-only incidents and rumors as JSON, for service
 accounts whose token has the `feed` scope, limited to the token's jurisdictions (admin-code
-prefixes; a token without any sees every incident). Only what a partner needs is shown: no
+prefixes, or `all` given explicitly; a token with none sees nothing and gets 403). Only what a partner needs is shown: no
 evidence posts, no author pseudonyms, no assignees."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from pydantic import BaseModel
 from api.auth import AUTH_RESPONSES, FeedReader
 from api.deps import StoreDep
 from api.errors import ApiError
+from api.params import IsoDatetime
 from store.records import Claim, Incident
-from triage.users import Principal
+from triage.users import ALL_JURISDICTIONS, Principal
 from triage.workflow import INCIDENTS
 
 router = APIRouter(prefix="/api/v1/feeds", tags=["feeds"], responses=AUTH_RESPONSES)
@@ -69,7 +70,7 @@ class RumorFeed(BaseModel):
 
 
 def _visible(incident: Incident, principal: Principal) -> bool:
-    if not principal.jurisdictions:
+    if ALL_JURISDICTIONS in principal.jurisdictions:
         return True
     code = incident.jurisdiction
     return code is not None and any(code.startswith(p) for p in principal.jurisdictions)
@@ -79,6 +80,13 @@ def _scan(
     store: StoreDep, principal: Principal, since: datetime | None, size: int, category: str | None
 ) -> list[Incident]:
     """Incidents updated since `since`, oldest change first, that the token may see."""
+    if not principal.jurisdictions:
+        raise ApiError(
+            403,
+            "forbidden",
+            "this feed token names no jurisdiction; issue a new one with admin-code prefixes "
+            "or 'all' (tingfeng users token NAME --scope feed --jurisdiction all)",
+        )
     if since is not None and since.tzinfo is None:
         raise ApiError(422, "invalid_input", "since: must include a timezone offset")
     where = {"category": category} if category else None
@@ -105,7 +113,7 @@ def _next(items: list[Incident]) -> datetime | None:
 def incident_feed(
     principal: FeedReader,
     store: StoreDep,
-    since: Annotated[datetime | None, Query(description="updated_at >= since")] = None,
+    since: Annotated[IsoDatetime | None, Query(description="updated_at >= since")] = None,
     size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> IncidentFeed:
     """Poll with `since=<next_since>` to get what changed (items at `since` repeat)."""
@@ -117,7 +125,7 @@ def incident_feed(
 def rumor_feed(
     principal: FeedReader,
     store: StoreDep,
-    since: Annotated[datetime | None, Query(description="updated_at >= since")] = None,
+    since: Annotated[IsoDatetime | None, Query(description="updated_at >= since")] = None,
     size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RumorFeed:
     items = _scan(store, principal, since, size, "rumor")

@@ -9,11 +9,13 @@ from typing import Annotated, Any, Literal
 
 from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AUTH_RESPONSES, Flagger, Reader, Worker
 from api.deps import SettingsDep, StoreDep
-from api.errors import ApiError
+from api.errors import ApiError, ErrorResponse
+from api.openapi import CONFLICT
+from api.params import NON_BLANK, FreeText, IsoDatetime, Line
 from store import Store
 from store.errors import ConflictError, NotFound
 from store.records import (
@@ -60,16 +62,6 @@ def _store_calls(request: Request) -> CapacityLimiter:
 
 IncidentId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 PostId = Annotated[str, Field(min_length=1, max_length=128)]
-
-
-def _plain_text(value: str) -> str:
-    """Free text is stored verbatim (never interpreted), but control characters are refused."""
-    if any((ord(c) < 32 and c not in "\n\t") or ord(c) == 127 for c in value):
-        raise ValueError("contains control characters")
-    return value.strip()
-
-
-FreeText = Annotated[str, AfterValidator(_plain_text)]
 
 
 class IncidentPage(BaseModel):
@@ -135,7 +127,7 @@ class IncidentDetail(BaseModel):
 class IncidentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: FreeText = Field(min_length=1, max_length=200)
+    title: Line = Field(min_length=1, max_length=200)
     category: Category
     post_ids: list[PostId] = Field(min_length=1, max_length=MAX_POSTS_PER_REQUEST)
     note: FreeText | None = Field(None, max_length=2000)
@@ -150,7 +142,16 @@ class FlagRequest(BaseModel):
 
 
 class TransitionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={  # stated in the schema: dismissing needs a reason
+            "if": {"properties": {"to": {"const": "dismissed"}}, "required": ["to"]},
+            "then": {
+                "required": ["reason"],
+                "properties": {"reason": {"type": "string", "pattern": NON_BLANK}},
+            },
+        },
+    )
 
     to: IncidentState
     version: int = Field(ge=1)
@@ -158,7 +159,15 @@ class TransitionRequest(BaseModel):
 
 
 class AssignRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={  # stated in the schema: an assignee (string), a team, or both
+            "anyOf": [
+                {"required": ["assignee"], "properties": {"assignee": {"type": "string"}}},
+                {"required": ["team"], "properties": {"team": {"type": "string"}}},
+            ]
+        },
+    )
 
     assignee: str | None = Field(None, max_length=64, description="username; '' unassigns")
     team: str | None = Field(None, min_length=1, max_length=64)
@@ -186,6 +195,15 @@ def _transition_error(exc: TransitionError) -> ApiError:
     )
 
 
+def _unknown_posts(missing: list[str]) -> ApiError:
+    return ApiError(
+        404,
+        "not_found",
+        f"post_ids: unknown posts {', '.join(missing[:10])}",
+        [{"field": "post_ids", "message": f"unknown: {', '.join(missing[:10])}"}],
+    )
+
+
 def _get(store: StoreDep, incident_id: str) -> Incident:
     incident = store.get(INCIDENTS, incident_id, Incident)
     if incident is None:
@@ -204,8 +222,8 @@ async def list_incidents(
     assignee: Annotated[str | None, Query(max_length=64)] = None,
     jurisdiction: Annotated[str | None, Query(max_length=12, pattern=r"^\d+$")] = None,
     topic_id: Annotated[str | None, Query(max_length=128)] = None,
-    since: Annotated[datetime | None, Query(description="created_at >= since")] = None,
-    until: Annotated[datetime | None, Query(description="created_at < until")] = None,
+    since: Annotated[IsoDatetime | None, Query(description="created_at >= since")] = None,
+    until: Annotated[IsoDatetime | None, Query(description="created_at < until")] = None,
     sort: Literal[
         "-created_at", "created_at", "-updated_at", "updated_at", "severity", "-severity"
     ] = "-created_at",
@@ -286,7 +304,13 @@ async def incident_detail(incident_id: IncidentId, principal: Reader, request: R
     )
 
 
-@router.post("", response_model=Incident, status_code=201, summary="Open an incident by hand")
+@router.post(
+    "",
+    response_model=Incident,
+    status_code=201,
+    summary="Open an incident by hand",
+    responses={**CONFLICT, 404: {"model": ErrorResponse, "description": "an unknown post id"}},
+)
 def create_incident(
     body: IncidentCreate, principal: Flagger, store: StoreDep, settings: SettingsDep
 ) -> Incident:
@@ -297,12 +321,7 @@ def create_incident(
     posts = store.get_posts(post_ids)
     missing = sorted(set(post_ids) - {p.id for p in posts})
     if missing:
-        raise ApiError(
-            422,
-            "invalid_input",
-            f"post_ids: unknown posts {', '.join(missing[:10])}",
-            [{"field": "post_ids", "message": f"unknown: {', '.join(missing[:10])}"}],
-        )
+        raise _unknown_posts(missing)
     now = datetime.now(UTC)
     stats = posts_stats(posts, playbook.labels)
     manual = SignalHit(
@@ -335,10 +354,19 @@ def create_incident(
     return incident
 
 
-@router.post("/{incident_id}/flag", response_model=Incident, summary="Flag posts into it")
+@router.post(
+    "/{incident_id}/flag",
+    response_model=Incident,
+    summary="Flag posts into it",
+    responses={404: {"model": ErrorResponse, "description": "no such incident or post"}},
+)
 def flag_posts(
     incident_id: IncidentId, body: FlagRequest, principal: Flagger, store: StoreDep
 ) -> Incident:
+    ids = list(dict.fromkeys(body.post_ids))
+    missing = sorted(set(ids) - {p.id for p in store.get_posts(ids)})
+    if missing:
+        raise _unknown_posts(missing)
     try:
         return add_evidence(
             store,
@@ -379,7 +407,12 @@ def change_state(
         raise _input_error(exc) from None
 
 
-@router.post("/{incident_id}/assign", response_model=Incident, summary="Assign person/team")
+@router.post(
+    "/{incident_id}/assign",
+    response_model=Incident,
+    summary="Assign person/team",
+    responses={404: {"model": ErrorResponse, "description": "no such incident, assignee or team"}},
+)
 def assign_incident(
     incident_id: IncidentId,
     body: AssignRequest,
@@ -395,8 +428,8 @@ def assign_incident(
         user = store.get("users", assignee, User)
         if user is None or user.disabled or "work" not in ROLE_PERMISSIONS[user.role]:
             raise ApiError(
-                422,
-                "invalid_input",
+                404,
+                "not_found",
                 f"assignee: {assignee!r} is not an active user who works incidents "
                 f"({Role.press.value} or {Role.supervisor.value})",
                 [{"field": "assignee", "message": "not an active press officer or supervisor"}],
@@ -405,8 +438,8 @@ def assign_incident(
         playbook = _playbook(settings)
         if body.team not in {t.id for t in playbook.teams}:
             raise ApiError(
-                422,
-                "invalid_input",
+                404,
+                "not_found",
                 f"team: unknown team {body.team!r}",
                 [{"field": "team", "message": "not a team of the playbook"}],
             )

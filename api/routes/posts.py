@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from api.auth import AUTH_RESPONSES, Require
+from api.auth import AUTH_RESPONSES, Ingestor, Require
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
-from ingest.posts import RawPost, build_post
+from api.openapi import CONFLICT
+from api.params import IsoDatetime
+from ingest.posts import RawPost, build_post, foreign_posts
 from store.base import PostQuery
 from store.errors import InvalidRecord
 from store.records import Post
+from triage.audit import record_ingest
 
 router = APIRouter(prefix="/api/v1/posts", tags=["posts"])
 
@@ -42,12 +45,24 @@ class PostPage(BaseModel):
     status_code=202,
     response_model=IngestResult,
     summary="Ingest a batch of posts",
-    dependencies=[Depends(Require("ingest"))],
-    responses=AUTH_RESPONSES,
+    responses={**AUTH_RESPONSES, **CONFLICT},
 )
-def ingest(batch: PostBatch, store: StoreDep, settings: SettingsDep) -> IngestResult:
+def ingest(
+    batch: PostBatch, principal: Ingestor, store: StoreDep, settings: SettingsDep
+) -> IngestResult:
     """Validate every post, then write them all (idempotent: ids are deterministic).
-    One invalid post rejects the whole batch with the index and field named."""
+    One invalid post rejects the whole batch with the index and field named.
+
+    The token may write only the sources it was issued for (403 otherwise), and never a post
+    id another source owns (409, nothing written). Every batch is audited (token, count, ids).
+    """
+    for index, raw in enumerate(batch.posts):
+        if raw.source not in principal.sources:
+            field = f"posts.{index}.source"
+            message = f"this token may write sources {list(principal.sources)}, not {raw.source!r}"
+            raise ApiError(
+                403, "forbidden", f"{field}: {message}", [{"field": field, "message": message}]
+            )
     posts = []
     for index, raw in enumerate(batch.posts):
         try:
@@ -57,7 +72,28 @@ def ingest(batch: PostBatch, store: StoreDep, settings: SettingsDep) -> IngestRe
             raise ApiError(
                 422, "invalid_input", f"{field}: {exc}", [{"field": field, "message": str(exc)}]
             ) from None
+    foreign = foreign_posts(store, posts)
+    if foreign:
+        raise ApiError(
+            409,
+            "conflict",
+            f"{len(foreign)} post ids belong to another source; nothing was written",
+            [
+                {"field": "posts", "message": f"{i} is owned by source {owner!r}"}
+                for i, owner in foreign[:50]
+            ],
+        )
     result = store.write_posts(posts)
+    record_ingest(
+        store,
+        actor=principal.username,
+        token=principal.token_id,
+        ids=[p.id for p in posts],
+        written=result.written + result.spooled,
+        failed=result.failed,
+        at=datetime.now(UTC),
+        origin="api",
+    )
     return IngestResult(
         written=result.written,
         spooled=result.spooled,
@@ -76,8 +112,8 @@ def ingest(batch: PostBatch, store: StoreDep, settings: SettingsDep) -> IngestRe
 def search(
     store: StoreDep,
     q: Annotated[str | None, Query(max_length=200, description="Chinese text")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDatetime | None = None,
+    until: IsoDatetime | None = None,
     platform: Annotated[list[str] | None, Query()] = None,
     source: Annotated[list[str] | None, Query()] = None,
     rumor: Annotated[str | None, Query(description="rumor label, e.g. rumor")] = None,
@@ -87,7 +123,10 @@ def search(
     topic_id: str | None = None,
     exclude_dups: bool = False,
     size: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=10000)] = 0,
+    offset: Annotated[
+        int,
+        Query(ge=0, le=9900, description="at most 9900: offset + size stays within 10,000"),
+    ] = 0,
 ) -> PostPage:
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from api.auth import AUTH_RESPONSES, Require
 from api.deps import StoreDep
 from api.errors import ApiError
+from api.params import IsoDatetime
 from nlp.topics import KIND
 from store.records import Burst, KeyCount, Topic
 
@@ -56,9 +57,12 @@ class TopicPage(BaseModel):
 def list_topics(
     store: StoreDep,
     bursting: Annotated[bool, Query(description="only topics that burst now")] = False,
-    since: Annotated[datetime | None, Query(description="last post at or after")] = None,
+    since: Annotated[IsoDatetime | None, Query(description="last post at or after")] = None,
     size: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=10000)] = 0,
+    offset: Annotated[
+        int,
+        Query(ge=0, le=9900, description="at most 9900: offset + size stays within 10,000"),
+    ] = 0,
 ) -> TopicPage:
     """Topics sorted by burst score (highest first); `reason` says why a topic bursts, e.g.
     "近1小时 21 条，为前12小时基线的 4.2 倍；恐惧占比 31% / volume x4.2 vs baseline ..."."""

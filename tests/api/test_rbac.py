@@ -43,6 +43,9 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/users/{username}/disable"): "users",
     ("POST", "/api/v1/users/{username}/enable"): "users",
     ("POST", "/api/v1/users/{username}/tokens"): "users",
+    ("GET", "/api/v1/users/{username}/tokens"): "users",
+    ("POST", "/api/v1/tokens/{token_id}/revoke"): "users",
+    ("GET", "/health/details"): "audit",
     # incidents
     ("GET", "/api/v1/incidents"): "read",
     ("POST", "/api/v1/incidents"): "flag",

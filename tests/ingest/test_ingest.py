@@ -13,6 +13,7 @@ from ingest.posts import RawPost, build_post, canonical_url, read_jsonl
 from store import Settings
 from store.base import PostQuery
 from store.errors import InvalidRecord
+from store.records import AuditEvent
 from store.sqlite import SqliteStore
 
 GOOD = {
@@ -149,6 +150,11 @@ def test_cli_ingest_twice_is_idempotent(tmp_path: Path, settings: Settings) -> N
     store = SqliteStore(settings.sqlite_path)
     store.init()
     assert store.count_posts(PostQuery()) == 25
+    # every run of the importer is audited: who (cli), which file, how many, which ids
+    events = store.find("audit", AuditEvent, where={"action": "posts.ingest"})
+    assert len(events) == 2 and {e.actor for e in events} == {"cli"}
+    after = json.loads(events[0].after or "{}")
+    assert (after["origin"], after["count"], len(after["ids"])) == (str(path), 25, 25)
 
 
 def test_cli_refuses_missing_secrets(tmp_path: Path) -> None:

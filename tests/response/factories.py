@@ -20,11 +20,11 @@ from store.records import (
     Role,
     Topic,
 )
-from triage.users import add_user, issue_session_token
+from tests.auth import make_user
+from triage.users import issue_session_token
 
 WUHAN = Place(code="4201", name="武汉市", level="city", province="湖北省")
 LOCKDOWN_TEXT = "听说明天武汉全市封城，超市都被抢空了，大家赶紧囤菜！"
-PASSWORD = "correct horse battery staple"
 
 
 def make_post(
@@ -120,7 +120,7 @@ def make_users(store: Store, settings: Settings) -> dict[str, dict[str, str]]:
     now = datetime.now(UTC)
     headers = {}
     for name, role in USERS.items():
-        user = add_user(store, name, role, password=PASSWORD, now=now, actor="test")
+        user = make_user(store, name, role.value)  # no password: sessions are issued here
         token, _ = issue_session_token(
             user, settings.secret_key.get_secret_value(), now=now, ttl=timedelta(hours=1)
         )

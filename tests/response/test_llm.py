@@ -140,7 +140,7 @@ def test_rewrite_through_the_api_and_without_an_endpoint(
     with TestClient(create_app(unconfigured, store=lite)) as client:
         resp = client.post(f"/api/v1/drafts/{draft.id}/rewrite", headers=headers["zhao.lei"],
                            json={"version": body["draft"]["version"]})  # fmt: skip
-        assert resp.status_code == 503 and resp.json()["error"]["code"] == "llm_unavailable"
+        assert resp.status_code == 409 and resp.json()["error"]["code"] == "llm_unavailable"
     with pytest.raises(LlmUnavailable):
         rewrite_draft(lite, draft.id, expected_version=1, client=None, actor="x", now=datetime.now(UTC),
                       config=ReplyConfig())  # fmt: skip

@@ -46,7 +46,7 @@ def test_no_debunk_yields_evidence_needed_then_an_added_source_makes_a_rebuttal(
     resubmit = office.call(
         "wang.wei", "POST", f"/api/v1/drafts/{draft.id}/submit", json={"version": draft.version}
     )
-    assert resubmit.status_code == 422
+    assert resubmit.status_code == 409  # the draft is not ready: a state, not bad input
     assert resubmit.json()["error"]["code"] == "not_grounded"
     assert any("evidence needed" in d["message"] for d in resubmit.json()["error"]["details"])
     rewrite = office.call(
@@ -188,7 +188,7 @@ def test_four_eyes_rejection_and_roles(store: Store, settings: Settings, office:
     resp = office.call(
         "zhao.lei", "POST", f"/api/v1/drafts/{draft.id}/submit", json={"version": edited.version}
     )
-    assert resp.status_code == 422 and resp.json()["error"]["code"] == "not_grounded"
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == "not_grounded"
 
     # revisions are kept, newest last, with their editors
     versions = office.call("sun.patrol", "GET", f"/api/v1/drafts/{draft.id}/versions").json()

@@ -25,7 +25,10 @@ from store.records import (
     NlpBlock,
     Place,
     Post,
+    Publication,
+    Role,
     Topic,
+    User,
 )
 from tests.conftest import make_settings
 
@@ -293,3 +296,68 @@ def test_both_backends_persist_across_reopen(backend: str, tmp_path: Path, reque
         if backend == "elasticsearch":
             second.drop_all()  # type: ignore[attr-defined]
         second.close()
+
+
+def test_append_only_kinds_are_never_overwritten(store: Store) -> None:
+    """Audit events and publications are create-only: the same record again is a no-op, a
+    different record under an existing id is refused and the stored one stays."""
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    event = AuditEvent(
+        id="evt-1", at=at, actor="li.na", action="draft.approve", entity_type="draft",
+        entity_id="d1", after='{"state": "approved"}',
+    )  # fmt: skip
+    store.put("audit", event)
+    store.put("audit", event)  # a retried write of the same event
+    forged = event.model_copy(update={"actor": "attacker", "after": '{"state": "drafting"}'})
+    result = store.put_many("audit", [forged])
+    assert result.written == 0 and [i for i, _ in result.failed] == ["evt-1"]
+    assert "append-only" in result.failed[0][1]
+    with pytest.raises(ValueError, match="append-only"):
+        store.put("audit", forged)
+    assert store.get("audit", "evt-1", AuditEvent) == event
+
+    publication = Publication(
+        id="pub-1", draft_id="d1", incident_id="i1", channel="weibo", format="weibo",
+        title="关于网传封城的辟谣声明", text="网传全市封城消息不实。", revision=2,
+        approver="li.na", published_by="li.na", published_at=at,
+    )  # fmt: skip
+    store.put("publications", publication)
+    rewritten = publication.model_copy(update={"text": "明日零时起全市封城。"})
+    assert store.put_many("publications", [rewritten]).failed
+    assert store.get("publications", "pub-1", Publication) == publication
+
+
+def test_update_fields_is_partial_and_compare_and_set(store: Store) -> None:
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    user = User(
+        id="wang.wei", username="wang.wei", role=Role.press, password_hash="scrypt$old",
+        created_at=at, updated_at=at,
+    )  # fmt: skip
+    store.put("users", user)
+    stale = store.get("users", "wang.wei", User)
+    assert stale is not None
+    # someone disables the user; a partial write of another field keeps that change
+    store.put("users", user.model_copy(update={"disabled": True, "token_version": 1}))
+    assert store.update_fields("users", "wang.wei", {"last_login_at": at + timedelta(hours=1)})
+    current = store.get("users", "wang.wei", User)
+    assert current is not None and current.disabled and current.token_version == 1
+    assert current.last_login_at == at + timedelta(hours=1)
+    # compare-and-set: only while the expected value is still there
+    assert not store.update_fields(
+        "users", "wang.wei", {"password_hash": "scrypt$new"}, expect={"token_version": 0}
+    )
+    assert store.update_fields(
+        "users", "wang.wei", {"password_hash": "scrypt$new"}, expect={"password_hash": "scrypt$old"}
+    )
+    assert store.get("users", "wang.wei", User).password_hash == "scrypt$new"  # type: ignore[union-attr]
+    assert not store.update_fields("users", "nobody", {"disabled": True})
+    with pytest.raises(ValueError, match="no updatable field"):
+        store.update_fields("users", "wang.wei", {"is_admin": True})
+
+
+def test_post_sources_name_the_owner_of_each_id(store: Store, corpus: list[Post]) -> None:
+    store.write_posts(corpus[:5])
+    store.refresh()
+    owners = store.post_sources([corpus[0].id, corpus[1].id, "unknown-id"])
+    assert owners == {corpus[0].id: corpus[0].source, corpus[1].id: corpus[1].source}
+    assert store.post_sources([]) == {}

@@ -155,22 +155,23 @@ def test_workflow_through_the_api(
     assert audit_count(store, RUMOR) == events
 
     client.post(f"{url}/transition", json={"to": "in_review", "version": 3}, headers=press)
-    # approving needs the approve permission: press cannot, a supervisor can
+    # approving needs the approve permission, and even a supervisor approves only a reply
+    # draft: a bare transition to approved is refused
     denied = client.post(f"{url}/transition", json={"to": "approved", "version": 4}, headers=press)
     assert "approve" in assert_error(denied, 403, "forbidden")["message"]
     approved = client.post(
         f"{url}/transition", json={"to": "approved", "version": 4}, headers=supervisor
     )
-    assert approved.json()["state"] == "approved"
+    assert "approved reply draft" in assert_error(approved, 409, "invalid_transition")["message"]
 
     # dismissing needs a reason; free text is stored verbatim, never interpreted
     no_reason = client.post(
-        f"{url}/transition", json={"to": "dismissed", "version": 5}, headers=press
+        f"{url}/transition", json={"to": "dismissed", "version": 4}, headers=press
     )
     assert assert_error(no_reason, 422, "invalid_input")["details"][0]["field"] == "reason"
     reason = INJECTIONS[0] + " " + INJECTIONS[1]
     dismissed = client.post(
-        f"{url}/transition", json={"to": "dismissed", "version": 5, "reason": reason}, headers=press
+        f"{url}/transition", json={"to": "dismissed", "version": 4, "reason": reason}, headers=press
     )
     assert dismissed.json()["dismiss_reason"] == reason
     assert dismissed.json()["closed_at"] is not None
@@ -183,13 +184,12 @@ def test_workflow_through_the_api(
         "incident.assign",
         "incident.transition.drafting",
         "incident.transition.in_review",
-        "incident.transition.approved",
         "incident.transition.dismissed",
     }
-    assert audit["total"] == len(actions) == 6  # nothing for the refused requests
+    assert audit["total"] == len(actions) == 5  # nothing for the refused requests
     [last] = [e for e in audit["items"] if e["action"] == "incident.transition.dismissed"]
     assert last["actor"] == "t-press" and last["reason"] == reason
-    assert json.loads(last["before"])["state"] == "approved"
+    assert json.loads(last["before"])["state"] == "in_review"
     assert json.loads(last["after"])["state"] == "dismissed"
     assert_error(client.get("/api/v1/audit", headers=press), 403, "forbidden")
 
@@ -208,7 +208,7 @@ def test_assign_refuses_unknown_people_and_teams(
         ({"assignee": "t-patrol", "version": 1}, "assignee"),  # patrol does not work incidents
         ({"team": "no-such-team", "version": 1}, "team"),
     ):
-        err = assert_error(client.post(url, json=body, headers=press), 422, "invalid_input")
+        err = assert_error(client.post(url, json=body, headers=press), 404, "not_found")
         assert err["details"][0]["field"] == field
     incident = store.get("incidents", HELP, Incident)
     assert incident is not None and incident.version == 1
@@ -244,7 +244,7 @@ def test_open_by_hand_and_flag_posts(
     before = store.count("incidents")
     unknown = {**body, "post_ids": [posts[0].id, "no-such-post"]}
     err = assert_error(
-        client.post("/api/v1/incidents", json=unknown, headers=patrol), 422, "invalid_input"
+        client.post("/api/v1/incidents", json=unknown, headers=patrol), 404, "not_found"
     )
     assert err["details"][0]["field"] == "post_ids" and "no-such-post" in err["message"]
     control = {**body, "title": "封城\x00谣言"}
@@ -268,7 +268,7 @@ def test_open_by_hand_and_flag_posts(
     assert help_post.id in flagged.json()["evidence_post_ids"]
     version = flagged.json()["version"]
     bad = client.post(flag_url, json={"post_ids": ["missing"]}, headers=patrol)
-    assert assert_error(bad, 422, "invalid_input")["details"][0]["field"] == "post_ids"
+    assert assert_error(bad, 404, "not_found")["details"][0]["field"] == "post_ids"
     stale = client.post(flag_url, json={"post_ids": [help_post.id], "version": 1}, headers=patrol)
     assert_error(stale, 409, "conflict")
     incident = store.get("incidents", RUMOR, Incident)

@@ -154,8 +154,14 @@ def test_login_rate_limit_and_user_management(client: TestClient, store: Store) 
     }
 
     client.post("/api/v1/users", json={"username": "partner", "role": "service"}, headers=admin)
-    issued = client.post(
+    unscoped = client.post(
         "/api/v1/users/partner/tokens", json={"name": "feed", "scopes": ["feed"]}, headers=admin
+    )
+    assert unscoped.status_code == 422, unscoped.text  # a feed token names its jurisdictions
+    issued = client.post(
+        "/api/v1/users/partner/tokens",
+        json={"name": "feed", "scopes": ["feed"], "jurisdictions": ["all"]},
+        headers=admin,
     )
     assert issued.status_code == 201, issued.text
     partner = bearer(issued.json()["token"])
@@ -163,7 +169,7 @@ def test_login_rate_limit_and_user_management(client: TestClient, store: Store) 
     person_token = client.post(
         "/api/v1/users/li.na/tokens", json={"name": "x", "scopes": ["feed"]}, headers=admin
     )
-    assert person_token.status_code == 422
+    assert person_token.status_code == 409  # people log in; tokens are for services
 
     # wrong passwords: 401 in the error shape, then 429 with Retry-After (limit 3 per window)
     wrong = {"username": "li.na", "password": "wrong password"}
@@ -207,7 +213,9 @@ def test_users_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert runner.invoke(app, ["users", "add", "feeder", "--role", "service"]).exit_code == 0
     listed = runner.invoke(app, ["users", "list"], env={"COLUMNS": "200"})
     assert "zhang.san" in listed.output and "supervisor" in listed.output
-    token = runner.invoke(app, ["users", "token", "feeder", "--scope", "feed"])
+    token = runner.invoke(
+        app, ["users", "token", "feeder", "--scope", "feed", "--jurisdiction", "all"]
+    )
     assert token.exit_code == 0 and "tfk_" in token.output
     session = runner.invoke(app, ["users", "token", "zhang.san", "--hours", "1"])
     assert session.exit_code == 0 and "tfs." in session.output

@@ -5,7 +5,7 @@
          sentence citing a source as [n]; no authoritative source -> an "evidence needed" draft
       -> drafts: edits with optimistic concurrency, every revision kept; optional LLM rewrite
          (llm), accepted only if grounding still holds
-      -> approval: submit -> approve / reject (approver != last editor) -> publish (channel,
+      -> approval: submit -> approve / reject (approver edited no revision) -> publish (channel,
          final text, approver, time; exports) -> knowledge-base entry (origin "office")
       -> effect: matching-post volume, half-life and emotion before/after; propose closing or
          re-escalate

@@ -1,12 +1,14 @@
 """Review and publishing: submit -> approve / reject -> publish, with the 4-eyes rule.
 
-    drafting ──submit──> in_review ──approve (not the last editor)──> approved ──publish──> published
+    drafting ──submit──> in_review ──approve (no editor of it)──> approved ──publish──> published
         ^                    │                                                    (more channels)
         └──reject (comment)──┘
 
 - submit refuses a text with grounding errors, editor notes, or (for a rebuttal) no cited
   authoritative source ("evidence needed");
-- approve refuses the draft's last editor (FourEyesError): someone else must read it;
+- approve refuses anyone who wrote any revision of the draft (FourEyesError): someone who
+  wrote none of its text must read it (re-saving a colleague's text does not launder it: an
+  edit that changes nothing is refused, and every earlier editor stays excluded);
 - publish records channel, the final text as exported for it, approver, publisher and time
   (`Publication`), puts the reply into the knowledge base (origin "office", via
   `nlp.kb.add_office_reply`) and moves the incident to published, then monitoring.
@@ -29,13 +31,14 @@ from store.records import (
     Publication,
     make_id,
 )
+from triage.audit import diff, record_change
 from triage.replies.drafts import (
     ReplyConfig,
     assess,
     mutate,
     require_state,
 )
-from triage.replies.errors import DraftInputError, FourEyesError, GroundingError
+from triage.replies.errors import DraftInputError, DraftStateError, FourEyesError, GroundingError
 from triage.replies.exports import Format, export
 from triage.replies.follow import follow, get_incident
 from triage.replies.grounding import check_text, split_sentences, strip_markers
@@ -98,14 +101,17 @@ def approve(
     now: datetime,
     comment: str | None = None,
 ) -> Draft:
-    """Approve a draft in review; the approver must not be its last editor (4-eyes)."""
+    """Approve a draft in review; the approver must not have written any of its revisions
+    (4-eyes)."""
 
     def change(draft: Draft) -> None:
         require_state(draft, DraftState.in_review, doing="approve")
-        if actor == draft.last_editor:
+        editors = {r.editor for r in draft.revisions} | {draft.last_editor}
+        if actor in editors:
+            wrote = sorted(r.number for r in draft.revisions if r.editor == actor)
             raise FourEyesError(
-                f"{actor!r} wrote the current text of draft {draft.id!r} (revision "
-                f"{draft.revision}); someone else must approve it (4-eyes)"
+                f"{actor!r} edited draft {draft.id!r} (revisions {wrote or [draft.revision]}); "
+                "someone who wrote none of it must approve it (4-eyes)"
             )
         draft.state = DraftState.approved
         draft.approved_by, draft.approved_at = actor, now
@@ -177,6 +183,13 @@ def publish(
     if url is not None and not url.startswith(("http://", "https://")):
         raise DraftInputError("the URL must start with http:// or https://", field="url")
     fmt = fmt or CHANNEL_FORMATS.get(channel, "plain")
+    publication_id = make_id("publication", draft_id, channel)
+    if store.get(PUBLICATIONS, publication_id, Publication) is not None:
+        raise DraftStateError(
+            f"draft {draft_id!r} is already published on {channel!r}; a publication is never "
+            "overwritten (publish a new draft to correct it)",
+            state="published",
+        )
 
     def change(draft: Draft) -> None:
         require_state(draft, DraftState.approved, DraftState.published, doing="publish")
@@ -206,7 +219,7 @@ def publish(
     exported = export(draft, fmt, weibo_max_chars=config.weibo_max_chars)
     claim = _enter_knowledge_base(store, draft, config, url=url, now=now)
     publication = Publication(
-        id=make_id("publication", draft.id, channel),
+        id=publication_id,
         draft_id=draft.id,
         incident_id=draft.incident_id,
         channel=channel,
@@ -238,7 +251,7 @@ def _enter_knowledge_base(
     """Our published answer as a claim (origin "office"), so the next post repeating the rumor
     links to it. Rebuttals keep the debunk's verdict; other replies to a rumor are recorded as
     "unverified" (they do not refute it); replies to non-rumors stay out."""
-    from nlp.kb import add_office_reply
+    from nlp.kb import OFFICE_ORIGIN, add_office_reply
 
     incident = get_incident(store, draft.incident_id)
     info = (
@@ -254,7 +267,8 @@ def _enter_knowledge_base(
         verdict = "unverified"
     else:
         return None
-    return add_office_reply(
+    existing = store.get("claims", make_id(OFFICE_ORIGIN, incident.id), Claim)
+    claim = add_office_reply(
         store,
         reply_id=incident.id,
         claim=draft.subject or draft.title,
@@ -264,3 +278,18 @@ def _enter_knowledge_base(
         published_at=now,
         source_name=config.office,
     )
+    audited = {"claim", "answer", "verdict", "source_url", "published_at"}
+    old = existing.model_dump(mode="json", include=audited) if existing else {}
+    before, after = diff(old, claim.model_dump(mode="json", include=audited))
+    record_change(
+        store,
+        entity_type="claim",
+        entity_id=claim.id,
+        action="kb.update" if existing else "kb.add",
+        actor=draft.reviews[-1].by if draft.reviews else "system",
+        at=now,
+        before=before,
+        after=after,
+        reason=f"published draft {draft.id}",
+    )
+    return claim

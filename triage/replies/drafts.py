@@ -324,9 +324,15 @@ def edit_draft(
 
     def change(draft: Draft) -> None:
         require_state(draft, DraftState.drafting, doing="edit")
+        new_title = (title or draft.title).strip()
+        if new_title == draft.title and text.strip() == draft.text:
+            raise DraftStateError(  # 409: it conflicts with the current revision, not a typo
+                "the edit changes nothing (same title and text as the current revision)",
+                state="unchanged",
+            )
         revise(
             draft,
-            (title or draft.title).strip(),
+            new_title,
             text.strip(),
             editor=actor,
             now=now,

@@ -5,12 +5,12 @@ ReplyError                  base of everything below
 │                           template, line and variable (raised at `playbook check` time)
 ├── DraftStateError         the action is not allowed in the draft's (or incident's) state;
 │                           names the state and what is allowed (API: 409)
-├── FourEyesError           the approver is the draft's last editor (API: 403)
+├── FourEyesError           the approver edited a revision of the draft (API: 403)
 ├── GroundingError          sentences without a supplied source, facts (numbers, places,
 │                           dates) absent from the cited sources, or editor notes left in;
-│                           `.problems` lists them by sentence (API: 422)
+│                           `.problems` lists them by sentence (API: 409)
 ├── DraftInputError         bad input (empty text, unknown export format); `.field`
-└── LlmUnavailable          rewriting is not configured (API: 503). A failed or rejected
+└── LlmUnavailable          rewriting is not configured (API: 409). A failed or rejected
                             rewrite is not an error: the draft stands with the reason.
 """
 
@@ -36,7 +36,7 @@ class DraftStateError(ReplyError):
 
 
 class FourEyesError(ReplyError):
-    """Four-eyes principle: whoever last edited a draft cannot approve it."""
+    """Four-eyes principle: whoever edited any revision of a draft cannot approve it."""
 
 
 class GroundingError(ReplyError):

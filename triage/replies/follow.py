@@ -50,7 +50,14 @@ def move_incident(
         )
     for step in path:
         incident = transition(
-            store, incident_id, step, actor=actor, now=now, expected_version=None, reason=reason
+            store,
+            incident_id,
+            step,
+            actor=actor,
+            now=now,
+            expected_version=None,
+            reason=reason,
+            via_draft=True,
         )
     return incident
 
