@@ -80,7 +80,7 @@ def bench_store_command(
     )
 
 
-CRAWL_TARGET_RATIO = 0.75
+CRAWL_TARGET_RATIO = 0.85
 
 
 @app.command("crawl")
@@ -180,6 +180,12 @@ def bench_nlp_command(
         console.print(
             f"rumor cascade ({predictor.versions()['rumor']}): {routed:,} of {seen:,} posts "
             f"({routed / seen:.1%}) also scored by the transformer"
+        )
+    seen, routed = predictor.routing.get("rumor_encoder", [0, 0])
+    if seen:
+        console.print(
+            f"rumor encoder stage ({predictor.versions()['rumor']}): {routed:,} of {seen:,} posts "
+            f"({routed / seen:.1%}) in the band, also scored by the int8 encoder"
         )
     _bench_nlp_steps(Path(data), posts, result.enrich_posts_per_s)
 

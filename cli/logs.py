@@ -17,7 +17,7 @@ import re
 import sys
 import threading
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TextIO
 
 LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -95,13 +95,30 @@ class ErrorCounter(logging.Handler):
 _HANDLER_NAME = "tingfeng"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time of the record, not the stream that was
+    current when logging was configured (a replaced stderr, e.g. a test runner's capture, may
+    be closed by then)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def configure_logging(verbose: int = 0, fmt: LogFormat = "text") -> None:
     """(Re)configure the root logger: one stderr handler in `fmt`, library chatter by
     `verbose` (0: warnings only, 1: INFO, 2+: DEBUG everywhere). Safe to call again."""
     root = logging.getLogger()
     handler = next((h for h in root.handlers if h.get_name() == _HANDLER_NAME), None)
     if handler is None:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.set_name(_HANDLER_NAME)
         handler.addFilter(RedactingFilter())
         root.addHandler(handler)

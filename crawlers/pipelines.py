@@ -165,22 +165,30 @@ class Written:
 
 class StorePipeline:
     """Batches posts and writes them in a worker thread (one flush at a time, in order), so
-    downloads go on while the store works; a page's checkpoint marker flushes the batch and
-    is saved right after the posts before it."""
+    downloads go on while the store works; a page's checkpoint marker is saved right after the
+    posts before it, by the next flush: a full batch, or at most `TINGFENG_CHECKPOINT_WAIT`
+    seconds after the marker (so a fast walk writes a few large batches, not one per page)."""
 
-    def __init__(self, crawler: Crawler, batch: int) -> None:
+    def __init__(self, crawler: Crawler, batch: int, checkpoint_wait: float = 1.0) -> None:
         self.crawler = crawler
         self.batch = batch
+        self.checkpoint_wait = checkpoint_wait
         self.buffer: list[Post] = []
         self.marker: CheckpointItem | None = None
         self.saved: CheckpointItem | None = None
         self.newest: tuple[datetime, str] | None = None
         self._lock: asyncio.Lock | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timed: set[asyncio.Future[None]] = set()
         self._producer: Producer | None = None  # with TINGFENG_KAFKA_BOOTSTRAP only
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler, crawler.settings.getint("TINGFENG_STORE_BATCH", 200))
+        return cls(
+            crawler,
+            crawler.settings.getint("TINGFENG_STORE_BATCH", 200),
+            crawler.settings.getfloat("TINGFENG_CHECKPOINT_WAIT", 1.0),
+        )
 
     def open_spider(self) -> None:
         ctx = _ctx(self.crawler)
@@ -190,15 +198,33 @@ class StorePipeline:
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, CheckpointItem):
-            self.marker = item
-            await self.flush()
+            self.marker = item  # a newer marker replaces a waiting one: it is after its posts
+            if self._timer is None:
+                loop = asyncio.get_running_loop()
+                self._timer = loop.call_later(self.checkpoint_wait, self._flush_marker)
         elif isinstance(item, PostItem) and item.post is not None:
             self.buffer.append(item.post)
             if len(self.buffer) >= self.batch:
                 await self.flush()
         return item
 
+    def _flush_marker(self) -> None:
+        self._timer = None
+        task = asyncio.ensure_future(self.flush())
+        self._timed.add(task)
+        task.add_done_callback(self._timed_done)
+
+    def _timed_done(self, task: asyncio.Future[None]) -> None:
+        self._timed.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("checkpoint flush failed", exc_info=task.exception())
+
     async def close_spider(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._timed:
+            await asyncio.gather(*self._timed, return_exceptions=True)
         await self.flush(final=True)
         if self._producer is not None:
             self._producer.close()

@@ -169,9 +169,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], help="Scrapy setting override K=V")
     parser.add_argument("--no-pipelines", action="store_true", help="benchmark: skip pipelines")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     variables = dict(v.split("=", 1) for v in args.var if "=" in v)
     overrides: dict[str, Any] = {}
     for item in args.set:
@@ -180,6 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides[key] = json.loads(value)
         except ValueError:
             overrides[key] = value
+    # LOG_LEVEL=WARNING (the demo's quiet crawls) quiets our own lines too, not only Scrapy's
+    logging.basicConfig(
+        level=str(overrides.get("LOG_LEVEL", "INFO")).upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         settings = Settings()  # type: ignore[call-arg]
         runs = crawl(

@@ -50,6 +50,7 @@ EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
 }
 TINGFENG_STORE_BATCH = 200
+TINGFENG_CHECKPOINT_WAIT = 1.0  # seconds a page's checkpoint waits for the next batch write
 
 REMOTE_CONTROL_ENABLED = False  # no control port per crawl
 COOKIES_DEBUG = False  # never log credentials

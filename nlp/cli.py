@@ -43,13 +43,42 @@ def _command(task: str, data: Path, config: Path | None, out: Path | None) -> st
     return " ".join(parts)
 
 
-def _evaluate(task, cfg, model, data_dir, folder, command, data=None, cross=True):  # type: ignore[no-untyped-def]
+PROTOCOLS = ("both", "in-domain", "cross-source")
+ProtocolOpt = Annotated[
+    str,
+    typer.Option(
+        "--protocol",
+        help="in-domain (fixed test split), cross-source (leave one source family out) or both",
+    ),
+]
+
+
+def _evaluate(task, cfg, model, data_dir, folder, command, data=None, cross=True, protocol="both"):  # type: ignore[no-untyped-def]
+    import json
+
     from nlp.evaluate import evaluate_task, write_metrics
     from nlp.modelcard import write_card
 
-    metrics = evaluate_task(
-        cfg, model, data_dir, data=data, cross=cross, progress=lambda m: console.print(f"  {m}")
-    )
+    if protocol not in PROTOCOLS:
+        console.print(f"error: unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        raise typer.Exit(2)
+    say = lambda m: console.print(f"  {m}")  # noqa: E731
+    previous = folder / "metrics.json"
+    metrics = json.loads(previous.read_text("utf-8")) if previous.is_file() else {}
+    if protocol != "cross-source" or "test" not in metrics:
+        metrics = {
+            **evaluate_task(cfg, model, data_dir, data=data, cross=cross, progress=say),
+            **({"cross_source": metrics["cross_source"]} if "cross_source" in metrics else {}),
+        }
+    if protocol != "in-domain" and cfg.cross_source is not None:
+        from nlp.crosssource import cross_source
+        from nlp.train import load_task_data
+
+        if data is None:
+            say("loading data")
+            data = load_task_data(cfg, data_dir)
+        metrics["cross_source"] = cross_source(cfg, data, data_dir, progress=say)
+        _print_cross_source(task, model.version, metrics["cross_source"])
     write_metrics(metrics, folder)
     write_card(cfg, metrics, folder, command)
     table = Table(title=f"{task} {model.version}: test split")
@@ -68,6 +97,30 @@ def _evaluate(task, cfg, model, data_dir, folder, command, data=None, cross=True
     console.print(f"metrics: {folder / 'metrics.json'}; card: {folder / 'model_card.md'}")
 
 
+def _print_cross_source(task: str, version: str, cs: dict) -> None:  # type: ignore[type-arg]
+    table = Table(title=f"{task} {version}: cross-source (leave one family out)")
+    for col in ("left out", "n", "accuracy", "macro-F1", "ECE", "per class P/R"):
+        table.add_column(col)
+    for family, r in cs["families"].items():
+        rows = [(family, r["test"])]
+        if "prior_correction" in r:
+            rows.append((f"{family} +EM priors", r["prior_correction"]["test"]))
+        for name, m in rows:
+            table.add_row(
+                name,
+                str(m["n"]),
+                f"{m['accuracy']:.4f}",
+                f"{m['macro_f1']:.4f}",
+                f"{m['calibration']['ece']:.4f}",
+                " ".join(
+                    f"{c} {pc['precision']:.2f}/{pc['recall']:.2f}"
+                    for c, pc in m["per_class"].items()
+                    if pc["support"]
+                ),
+            )
+    Console().print(table)
+
+
 @app.command("train")
 def train(
     task: Annotated[str, typer.Argument(help="rumor, rumor_context or emotion")],
@@ -76,6 +129,7 @@ def train(
     out: OutOpt = None,
     evaluate: Annotated[bool, typer.Option(help="evaluate and write the card after")] = True,
     cross: Annotated[bool, typer.Option(help="also run the cross-dataset evaluation")] = True,
+    protocol: ProtocolOpt = "both",
 ) -> None:
     """Train a task's model from its config on the shared datasets; then evaluate it.
 
@@ -90,7 +144,15 @@ def train(
     console.print(f"saved {cfg.task} {cfg.version} to {folder}")
     if evaluate:
         _evaluate(
-            task, cfg, model, data, folder, _command(task, data, config, out), task_data, cross
+            task,
+            cfg,
+            model,
+            data,
+            folder,
+            _command(task, data, config, out),
+            task_data,
+            cross,
+            protocol,
         )
 
 
@@ -101,10 +163,12 @@ def evaluate(
     config: ConfigOpt = None,
     out: OutOpt = None,
     cross: Annotated[bool, typer.Option(help="also run the cross-dataset evaluation")] = True,
+    protocol: ProtocolOpt = "both",
 ) -> None:
-    """Evaluate a trained model on its fixed test split; write metrics.json and the model card.
+    """Evaluate a trained model: cross-source (leave one source family out, trained afresh per
+    family) and its fixed test split; write metrics.json and the model card (cross-source first).
 
-    Example: tingfeng nlp evaluate emotion --no-cross
+    Example: tingfeng nlp evaluate rumor --protocol cross-source
     """
     if task == "help":  # the grouped cross-validation protocol on the hand-labelled posts
         _help_workflow(data, out, fit=False)
@@ -113,7 +177,16 @@ def evaluate(
 
     cfg, _config_path, folder = _paths(task, config, out)
     model = LinearModel.load(folder)
-    _evaluate(task, cfg, model, data, folder, _command(task, data, config, out), cross=cross)
+    _evaluate(
+        task,
+        cfg,
+        model,
+        data,
+        folder,
+        _command(task, data, config, out),
+        cross=cross,
+        protocol=protocol,
+    )
 
 
 def _help_dir() -> Path:
@@ -205,10 +278,11 @@ def enrich_cmd(
 
 
 def _register_transformer_commands() -> None:
-    from nlp.transformer.cli import convert_e5, train_transformer
+    from nlp.transformer.cli import convert_e5, train_encoder, train_transformer
 
     app.command("convert-e5")(convert_e5)
     app.command("train-transformer")(train_transformer)
+    app.command("train-encoder")(train_encoder)
 
 
 _register_transformer_commands()

@@ -32,6 +32,16 @@ class DataConfig(BaseModel):
     dev_fraction: float = Field(0.1, gt=0, lt=1)
     context: bool = Field(False, description="load earliest reposts/comments as context")
     max_context: int = Field(10, ge=0, description="how many earliest reposts to use")
+    weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="dataset -> sample weight of its examples (absent = 1.0), e.g. fact-check "
+        "claims added as extra training data",
+    )
+    balance: Literal["none", "per_source"] = Field(
+        "none",
+        description="per_source: weight examples so every class has the same mass inside each "
+        "source dataset (their class shares differ)",
+    )
 
 
 class FeatureConfig(BaseModel):
@@ -44,13 +54,20 @@ class FeatureConfig(BaseModel):
     idf: bool = True
     context_bits: int = Field(18, ge=10, le=24, description="feature space of the context")
     context_weight: float = Field(0.7, gt=0, description="scale of the context features")
+    strip_signatures: bool = Field(
+        False,
+        description="remove source signatures (bracketed headers, 转发微博, hashtags, "
+        "sign-offs) before featurizing, at train and run time",
+    )
 
 
 class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["logreg", "svm", "sgd_log"] = Field(
-        "logreg", description="LogisticRegression (lbfgs), LinearSVC, or SGD with log loss"
+    kind: Literal["logreg", "svm", "sgd_log", "masked_softmax"] = Field(
+        "logreg",
+        description="LogisticRegression (lbfgs), LinearSVC, SGD with log loss, or a softmax "
+        "whose loss compares only the classes each source dataset can express",
     )
     C: float = Field(10.0, gt=0)
     class_weight: Literal["balanced"] | None = None
@@ -65,6 +82,30 @@ class CalibrationConfig(BaseModel):
 
     method: Literal["platt", "temperature", "none"] = "platt"
     bins: int = Field(10, ge=2, description="reliability bins in the metrics")
+
+
+class CrossSourceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    families: dict[str, list[str]] = Field(
+        description="family -> datasets left out together (overlapping sets form one family); "
+        "datasets in no family are always trained on"
+    )
+
+
+class PriorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    unlabeled: str = Field(description="unlabeled deployment-like dataset for EM prior estimation")
+    apply: bool = Field(
+        False,
+        description="store the estimated prior ratio with the model and apply it to every "
+        "prediction (else it is measured on the cross-source protocol only)",
+    )
+    max_iter: int = Field(100, ge=1)
+    limit: float = Field(
+        4.0, gt=1, description="cap on the prior ratio target/train of any class (either way)"
+    )
 
 
 class TaskConfig(BaseModel):
@@ -89,6 +130,12 @@ class TaskConfig(BaseModel):
         default_factory=dict,
         description="extra evaluation sets: dataset -> label map onto classes or polarity",
     )
+    cross_source: CrossSourceConfig | None = Field(
+        None, description="leave-one-family-out evaluation (`nlp evaluate --protocol cross-source`)"
+    )
+    prior_correction: PriorConfig | None = Field(
+        None, description="EM re-estimation of class priors on unlabeled deployment posts"
+    )
     intended_use: str = ""
     limits: list[str] = Field(default_factory=list)
 
@@ -104,6 +151,13 @@ class TaskConfig(BaseModel):
                     )
         if self.positive is not None and self.positive not in self.classes:
             raise ValueError(f"positive: {self.positive!r} is not in classes")
+        if self.cross_source is not None:
+            for family, names in self.cross_source.families.items():
+                unknown = set(names) - set(self.data.datasets)
+                if unknown:
+                    raise ValueError(
+                        f"cross_source.families.{family}: {sorted(unknown)} not in data.datasets"
+                    )
         if self.polarity is not None:
             missing = set(self.classes) - set(self.polarity)
             if missing:

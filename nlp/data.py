@@ -140,7 +140,7 @@ def _simple(folder: str, *files: str) -> Callable[..., list[Example]]:
             Example(
                 id=str(row["id"]),
                 text=row.get("text") or "",
-                label=str(row["label"]),
+                label=str(row.get("label") or ""),
                 dataset=folder,
             )
             for name in files
@@ -165,6 +165,10 @@ LOADERS: dict[str, Callable[..., list[Example]]] = {
     "chnsenticorp_htl_all": _simple("chnsenticorp_htl_all", "reviews.jsonl"),
     "piyao_org_cn_titles": _simple("piyao_org_cn_titles", "titles.jsonl"),
     "tencent_jiaozhen_covid_factcheck": _simple("tencent_jiaozhen_covid_factcheck", "claims.jsonl"),
+    "dxy_covid_rumor_debunks": _simple("dxy_covid_rumor_debunks", "claims.jsonl"),
+    "cofacts_early_2017_rumor_answers": _simple("cofacts_early_2017_rumor_answers", "pairs.jsonl"),
+    # unlabeled (label ""): epidemic-era posts, the deployment-like stream for prior estimation
+    "covid_weibo_hashtag_topics": _simple("covid_weibo_hashtag_topics", "posts_sample.jsonl"),
 }
 
 
@@ -309,5 +313,17 @@ DATASET_INFO: dict[str, tuple[str, str]] = {
     "tencent_jiaozhen_covid_factcheck": (
         "Tencent 较真 fact-checks (via Sakura-del/Rumors_of_COVID_19)",
         "none stated; research only, do not redistribute",
+    ),
+    "dxy_covid_rumor_debunks": (
+        "丁香医生 COVID rumor list (via Sakura-del/Rumors_of_COVID_19)",
+        "none stated; research only",
+    ),
+    "cofacts_early_2017_rumor_answers": (
+        "cofacts/rumors-db early rumor samples (zh-TW, converted t2s)",
+        "Cofacts data CC0 (repo MIT)",
+    ),
+    "covid_weibo_hashtag_topics": (
+        "COVID-19-Weibo-data unlabeled posts by hot-search hashtag, 2020-01..04 (sample)",
+        "none stated",
     ),
 }

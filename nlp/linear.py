@@ -74,6 +74,12 @@ class LinearModel:
         contexts: Sequence[str] | None = None,
         context_tokens: Sequence[Sequence[str]] | None = None,
     ) -> np.ndarray:
+        if (self.meta or {}).get("strip_signatures"):
+            from analysis.text import segment
+            from nlp.signatures import strip_signatures
+
+            texts = [strip_signatures(t) for t in texts]
+            tokens = [segment(t) for t in texts] if self.featurizer.words else None
         feats = self.featurizer.transform(texts, tokens, self.idf)
         z = feats.dot(self.W) + self.b
         if self.context_featurizer is not None and self.Wc is not None and contexts is not None:
@@ -91,7 +97,13 @@ class LinearModel:
         """(n x len(classes)) calibrated probabilities of normalized texts."""
         if not texts:
             return np.zeros((0, len(self.classes)))
-        return self.calibration.probabilities(self.logits(texts, tokens, contexts, context_tokens))
+        probs = self.calibration.probabilities(self.logits(texts, tokens, contexts, context_tokens))
+        ratio = (self.meta or {}).get("prior_ratio")
+        if ratio is not None:  # deployment priors estimated by EM (nlp.priors)
+            from nlp.priors import adjust
+
+            probs = adjust(probs, np.asarray(ratio, dtype=np.float64))
+        return probs
 
     # -- persistence --------------------------------------------------------------------
     def save(self, folder: Path) -> None:

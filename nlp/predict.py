@@ -4,7 +4,11 @@ Models load once (lazily, per task) and texts are scored in batches. Enrichment,
 `tingfeng nlp predict` CLI and the API use this same code path.
 
 Tasks:
-- `rumor`: non-rumor / rumor, calibrated P(rumor) (text only); when a transformer stage is
+- `rumor`: non-rumor / rumor, calibrated P(rumor) (text only); when an encoder head is shipped
+  (`nlp/models/rumor_encoder/` over the int8 encoder in `nlp/models/encoder/`), posts whose
+  linear P(rumor) falls in the head's band also get the encoder's probability, combined by the
+  weight in its meta.json: this is the default path (enrichment, `nlp predict`, the bench);
+  with TINGFENG_NLP_CASCADE on and a transformer stage
   shipped (`nlp/models/rumor_transformer/model.onnx`), the cascade of `nlp.transformer.cascade`:
   posts the linear model is unsure about (P(rumor) in the band of its meta.json) also go to it;
 - `rumor_context`: the same from text + earliest reposts/comments (`context` list);
@@ -30,6 +34,7 @@ import numpy as np
 
 from analysis.text import normalize, segment
 from nlp.data import context_text
+from nlp.encoder import Encoder, EncoderHead, has_encoder, has_head
 from nlp.errors import PredictInputError, UnknownTask
 from nlp.help_model import HelpModel
 from nlp.linear import LinearModel
@@ -69,6 +74,8 @@ class Predictor:
         self.routing: dict[str, list[int]] = {}
         self._linear: dict[str, LinearModel] = {}
         self._transformers: dict[str, TransformerClassifier | None] = {}
+        self._encoder: Encoder | None = None
+        self._heads: dict[str, EncoderHead | None] = {}
         self._help: HelpModel | None = None
         self._lock = threading.Lock()
 
@@ -109,10 +116,34 @@ class Predictor:
                     )
         return self._transformers[name]
 
+    def head(self, name: str) -> EncoderHead | None:
+        """The task's shipped encoder head (default path), or None when not shipped."""
+        if name not in self._heads:
+            with self._lock:
+                if name not in self._heads:
+                    folder = self.models_dir / f"{name}_encoder"
+                    self._heads[name] = EncoderHead.load(folder) if has_head(folder) else None
+        return self._heads[name]
+
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            with self._lock:
+                if self._encoder is None:
+                    folder = self.models_dir / "encoder"
+                    if not has_encoder(folder):
+                        from nlp.errors import ModelNotFound
+
+                        raise ModelNotFound(f"{folder}: an encoder head is shipped but no encoder")
+                    self._encoder = Encoder.load(folder)
+        return self._encoder
+
     def versions(self) -> dict[str, str]:
         second = self.transformer("rumor")
+        head = self.head("rumor")
         return {
-            "rumor": self.linear("rumor").version + (f"~{second.version}" if second else ""),
+            "rumor": self.linear("rumor").version
+            + (f"+{head.version}" if head else "")
+            + (f"~{second.version}" if second else ""),
             "emotion": self.linear("emotion").version,
             "help": self.help().version,
         }
@@ -166,6 +197,7 @@ class Predictor:
             ctx_tokens = [segment(c) for c in ctx_texts] if model.featurizer.words else None
         probs = model.predict_proba(norm, tokens, ctx_texts, ctx_tokens)
         if task == "rumor":
+            probs = self._encoder_stage("rumor", model, probs, norm)
             probs = self._cascade("rumor", model, probs, norm)
         if task == "polarity":
             return _as_predictions(polarity_probabilities(model, probs), list(POLARITIES))
@@ -189,6 +221,29 @@ class Predictor:
             lambda rows: second.predict_proba([norm[i] for i in rows])[:, order],
         )
         counts[1] += len(routed)
+        return out
+
+    def _encoder_stage(
+        self, name: str, model: LinearModel, probs: np.ndarray, norm: list[str]
+    ) -> np.ndarray:
+        """Posts in the head's band get (1 - w) * linear + w * encoder probabilities."""
+        head = self.head(name)
+        if head is None:
+            return probs
+        combine = head.meta["combine"]
+        positive = model.classes.index(head.classes[-1])
+        band = Band(float(combine["low"]), float(combine["high"]))
+        routed = band.uncertain(probs[:, positive])
+        counts = self.routing.setdefault(f"{name}_encoder", [0, 0])
+        counts[0] += len(norm)
+        counts[1] += len(routed)
+        if not len(routed):
+            return probs
+        order = [head.classes.index(c) for c in model.classes]
+        enc = head.predict_proba(self.encoder().embed([norm[i] for i in routed]))[:, order]
+        w = float(combine["weight"])
+        out = np.array(probs, dtype=np.float64, copy=True)
+        out[routed] = (1.0 - w) * out[routed] + w * enc
         return out
 
     def emotion_and_polarity(

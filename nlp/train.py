@@ -23,6 +23,8 @@ from nlp.config import TaskConfig
 from nlp.data import DedupReport, TaskExample, build_task_examples, context_text, load_dataset
 from nlp.features import Featurizer, document_frequency_idf
 from nlp.linear import Calibration, LinearModel
+from nlp.masked import allowed_classes, fit_masked_softmax
+from nlp.signatures import strip_signatures
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,9 @@ def load_task_data(
         test_fraction=config.data.test_fraction,
         dev_fraction=config.data.dev_fraction,
     )
+    if config.features.strip_signatures:
+        for e in items:  # the split is already fixed by the full normalized text
+            e.text = strip_signatures(e.text)
     tokens = [segment(e.text) for e in items] if config.features.words else [[] for _ in items]
     if config.data.context:
         contexts = [context_text(e.context, config.data.max_context) for e in items]
@@ -105,6 +110,36 @@ def _estimator(config: TaskConfig):  # type: ignore[no-untyped-def]
         tol=None,
         random_state=config.seed,
     )
+
+
+def sample_weights(config: TaskConfig, examples: Sequence[TaskExample]) -> np.ndarray:
+    """Per-example training weights: the dataset weight of the config, times (with
+    `balance: per_source`) n_source / (classes_in_source * n_source_class), so every class has
+    the same mass inside each source and each source keeps its size."""
+    d = config.data
+    source = [e.datasets[0] for e in examples]
+    w = np.array([d.weights.get(s, 1.0) for s in source], dtype=np.float64)
+    if d.balance == "per_source":
+        counts: dict[tuple[str, str], int] = {}
+        for s, e in zip(source, examples, strict=True):
+            counts[(s, e.label)] = counts.get((s, e.label), 0) + 1
+        size: dict[str, int] = {}
+        kinds: dict[str, int] = {}
+        for (s, _label), c in counts.items():
+            size[s] = size.get(s, 0) + c
+            kinds[s] = kinds.get(s, 0) + 1
+        w *= np.array(
+            [
+                size[s] / (kinds[s] * counts[(s, e.label)])
+                for s, e in zip(source, examples, strict=True)
+            ]
+        )
+    return w
+
+
+def _class_weights(y: np.ndarray) -> np.ndarray:
+    labels, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    return np.asarray((len(y) / (len(labels) * counts))[inverse], dtype=np.float64)
 
 
 def fit_calibration(method: str, logits: np.ndarray, gold: np.ndarray) -> Calibration:
@@ -152,11 +187,25 @@ def fit_model(
         from nlp.errors import DatasetError
 
         raise DatasetError(f"{config.task}: the training split has fewer than two classes")
-    est = _estimator(config)
-    est.fit(X, y)
-    classes = [str(c) for c in est.classes_]
-    coef = np.asarray(est.coef_, dtype=np.float64).T  # (features, k or 1)
-    bias = np.asarray(est.intercept_, dtype=np.float64)
+    weights = sample_weights(config, tr.examples)
+    if config.model.kind == "masked_softmax":
+        classes = list(config.classes)
+        yi = np.array([classes.index(label) for label in y])
+        if config.model.class_weight == "balanced":
+            weights = weights * _class_weights(y)
+        allowed = allowed_classes(
+            [e.datasets for e in tr.examples], config.data.label_maps, classes
+        )
+        coef, bias = fit_masked_softmax(
+            X, yi, allowed, C=config.model.C, sample_weight=weights, max_iter=config.model.max_iter
+        )
+        bias[~allowed.any(axis=0)] = -30.0  # a class no training source can express
+    else:
+        est = _estimator(config)
+        est.fit(X, y, sample_weight=weights)
+        classes = [str(c) for c in est.classes_]
+        coef = np.asarray(est.coef_, dtype=np.float64).T  # (features, k or 1)
+        bias = np.asarray(est.intercept_, dtype=np.float64)
     if len(classes) == 2 and config.positive and classes[1] != config.positive:
         classes = classes[::-1]
         coef, bias = -coef, -bias
@@ -179,6 +228,7 @@ def fit_model(
         meta={
             **({"polarity": config.polarity} if config.polarity else {}),
             **({"max_context": config.data.max_context} if config.data.context else {}),
+            **({"strip_signatures": True} if f.strip_signatures else {}),
         },
     )
     dv = data.subset(dev)
@@ -210,10 +260,47 @@ def train_task(
     say(f"training on {int(data.mask('train').sum())} examples")
     model = fit_model(config, data, data.mask("train"), data.mask("dev"))
     model.meta = {**(model.meta or {}), "data": data_summary(data)}
+    if config.prior_correction is not None and config.prior_correction.apply:
+        say(f"estimating class priors on {config.prior_correction.unlabeled} (EM)")
+        priors = estimate_prior_ratio(config, model, data, root)
+        model.meta = {**(model.meta or {}), **priors}
     model.save(out_dir)
     shutil.copyfile(config_path, out_dir / "config.yaml")
     log.info("trained %s %s -> %s", config.task, config.version, out_dir)
     return model, data
+
+
+def estimate_prior_ratio(
+    config: TaskConfig, model: LinearModel, data: TaskData, root: Path
+) -> dict[str, Any]:
+    """EM (nlp.priors) on the unlabeled deployment-like set: the per-class ratio of its priors
+    to the training priors (mean calibrated posterior on the dev split), stored in meta.json
+    and applied to every prediction."""
+    from nlp.crosssource import unlabeled_texts
+    from nlp.priors import em_priors
+
+    assert config.prior_correction is not None
+    dev = data.subset(data.mask("dev"))
+    model.meta = {k: v for k, v in (model.meta or {}).items() if k != "prior_ratio"}
+    train_priors = model.predict_proba([e.text for e in dev.examples], dev.tokens).mean(axis=0)
+    texts, tokens = unlabeled_texts(config, root)
+    target, iterations = em_priors(
+        model.predict_proba(texts, tokens),
+        train_priors,
+        max_iter=config.prior_correction.max_iter,
+        limit=config.prior_correction.limit,
+    )
+    ratio = target / np.clip(train_priors, 1e-6, None)
+    return {
+        "prior_ratio": [round(float(r), 4) for r in ratio],
+        "priors": {
+            "estimated_on": config.prior_correction.unlabeled,
+            "posts": len(texts),
+            "em_iterations": iterations,
+            "train": dict(zip(model.classes, np.round(train_priors, 4).tolist(), strict=True)),
+            "target": dict(zip(model.classes, np.round(target, 4).tolist(), strict=True)),
+        },
+    }
 
 
 def data_summary(data: TaskData) -> dict[str, Any]:

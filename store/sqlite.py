@@ -124,6 +124,9 @@ class SqliteStore(Store):
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open SQLite store {path}: {exc}") from exc
         self._db.execute("PRAGMA foreign_keys=ON")
+        # WAL + NORMAL: no fsync per commit (a crawl commits every page); an application crash
+        # loses nothing, a power cut may lose the last commits, the file is never corrupted
+        self._db.execute("PRAGMA synchronous=NORMAL")
 
     # -- lifecycle -------------------------------------------------------------------------
     def init(self) -> None:

@@ -116,3 +116,52 @@ def _base_model_setting() -> Path | None:
     except SettingsError as exc:
         console.print(f"  settings not loaded ({exc}); using --base-model or the config")
         return None
+
+
+def train_encoder(
+    task: Annotated[str, typer.Argument(help="rumor")],
+    data: DataOpt = DEFAULT_DATA,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="encoder config (default: nlp/configs/TASK_encoder.yaml)"),
+    ] = None,
+    base_model: Annotated[
+        Path | None,
+        typer.Option(
+            help="converted 12-layer e5 folder (default: TINGFENG_NLP_BASE_MODEL, config)"
+        ),
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="folder caching the embeddings (outside the repo)")
+    ] = None,
+) -> None:
+    """Export the shallow int8 encoder, embed every text once, fit the head, measure it on the
+    cross-source protocol and write nlp/models/encoder/ + nlp/models/TASK_encoder/.
+
+    Example: tingfeng nlp train-encoder rumor --base-model data/models/e5-zh
+    """
+    from importlib import resources
+
+    from nlp.encoder_train import load_encoder_config
+    from nlp.encoder_train import train_encoder as run
+    from nlp.predict import default_models_dir
+
+    path = config or Path(str(resources.files("nlp.configs").joinpath(f"{task}_encoder.yaml")))
+    cfg = load_encoder_config(path)
+    base = base_model or _base_model_setting() or Path(cfg.base_model)
+    command = f"tingfeng nlp train-encoder {task} --data {data} --base-model {cfg.base_model}"
+    metrics = run(
+        cfg,
+        path,
+        data,
+        base,
+        default_models_dir(),
+        cache,
+        command,
+        progress=lambda m: console.print(f"  {m}"),
+    )
+    s = metrics["cross_source"]["summary"]
+    Console().print(
+        f"{task} encoder {cfg.version}: cross-source macro-F1 mean {s['mean_macro_f1']:.4f}, "
+        f"worst {s['min_macro_f1']:.4f}"
+    )

@@ -43,7 +43,8 @@ def test_cascade_with_nothing_uncertain_never_calls_the_transformer() -> None:
 RUMORS = [
     "转发救人！今天下午在人民广场有一个小孩被拐走了，穿红衣服，家长急疯了，求扩散！！",
     "震惊！喝醋可以杀死新冠病毒，赶紧转给家里人！",
-    # the linear model is unsure about these two (P(rumor) between 0.2 and 0.8)
+    # the linear model is unsure about these two (P(rumor) between 0.2 and 0.8); the default
+    # path (rumor-lin-2 + the encoder band) gets the first right, the cascade both
     "紧急扩散！明天起全市停水三天，赶紧囤水，转给家人",
     "内部消息：银行明天全部停业，赶紧取钱，扩散",
 ]
@@ -111,7 +112,7 @@ def test_cascade_fixes_the_posts_the_linear_model_is_unsure_about(linear_only) -
     alone = [p["label"] for p in linear_only.predict("rumor", texts)]
     cascade = Predictor(cascade=True)  # the band shipped in rumor_transformer/meta.json
     labels = [p["label"] for p in cascade.predict("rumor", texts)]
-    assert alone[2:4] == ["non-rumor", "non-rumor"]
+    assert "non-rumor" in alone[2:4]  # the default path (linear + encoder band) misses one
     assert labels == ["rumor"] * len(RUMORS) + ["non-rumor"] * len(NEWS)
     assert cascade.routing["rumor"][1] >= 2
     assert "rumor-tf" in cascade.versions()["rumor"]

@@ -140,4 +140,30 @@ def write_tiny_datasets(root: Path) -> Path:
     osm += [{"id": f"o-{i}", "text": t, "label": "anger"} for i, t in enumerate(EMOTION["angry"])]
     _write(root / "osm2022_weibo_social_movement_sentiment" / "train.jsonl", osm)
     _write(root / "osm2022_weibo_social_movement_sentiment" / "test.jsonl", [])
+    # fact-check claims (short titles) and unlabeled epidemic posts
+    claims = [(t[:14] + "？", "false") for t in RUMOR] + [(t[:14], "true") for t in NON_RUMOR]
+    _write(
+        root / "piyao_org_cn_titles" / "titles.jsonl",
+        [
+            {"id": f"p{i}", "text": t, "label": "谣言" if v == "false" else "事实"}
+            for i, (t, v) in enumerate(claims[::2])
+        ],
+    )
+    _write(
+        root / "tencent_jiaozhen_covid_factcheck" / "claims.jsonl",
+        [{"id": f"j{i}", "text": "较真" + t, "label": v} for i, (t, v) in enumerate(claims[1::2])],
+    )
+    _write(
+        root / "dxy_covid_rumor_debunks" / "claims.jsonl",
+        [{"id": f"d{i}", "text": "丁香" + t, "label": v} for i, (t, v) in enumerate(claims[:6])],
+    )
+    _write(
+        root / "cofacts_early_2017_rumor_answers" / "pairs.jsonl",
+        [{"id": f"f{i}", "text": "轉發：" + t, "label": "rumor"} for i, t in enumerate(RUMOR[:4])],
+    )
+    unlabeled = [t + "，疫情期间" for texts in EMOTION.values() for t in texts]
+    _write(
+        root / "covid_weibo_hashtag_topics" / "posts_sample.jsonl",
+        [{"id": f"u{i}", "text": f"#疫情#{t}"} for i, t in enumerate(unlabeled)],
+    )
     return root
