@@ -168,8 +168,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
-    def refresh(self) -> None:  # noqa: B027 - optional hook, a no-op where not needed
-        """Make recent writes visible to search (tests only; a no-op where not needed)."""
+    def refresh(self, *kinds: str) -> None:  # noqa: B027 - optional hook, a no-op where not needed
+        """Make recent writes visible to search (a no-op where not needed): of `kinds` only
+        (e.g. "posts"), or of every index. Tests, benchmarks and the event-driven triage worker
+        (which must see a batch's posts, and make its incidents visible, without waiting for the
+        scheduled refresh); not for bulk paths."""
 
     # -- posts -----------------------------------------------------------------------------
     @abc.abstractmethod

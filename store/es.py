@@ -154,12 +154,12 @@ class ElasticsearchStore(Store):
     def close(self) -> None:
         self.es.close()
 
-    def refresh(self) -> None:
+    def refresh(self, *kinds: str) -> None:
+        aliases = [spec_for(k).alias(self.prefix) for k in kinds] or [
+            s.alias(self.prefix) for s in INDICES.values()
+        ]
         with _guard("refresh"):
-            self.es.indices.refresh(
-                index=",".join(s.alias(self.prefix) for s in INDICES.values()),
-                ignore_unavailable=True,
-            )
+            self.es.indices.refresh(index=",".join(aliases), ignore_unavailable=True)
 
     def status(self) -> StoreStatus:
         depth = self.spool.depth() if self.spool else 0

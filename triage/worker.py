@@ -3,9 +3,13 @@
 Each batch of events names the topics its posts joined; only those topics are re-evaluated
 (`TriageJob.triage_topic`: open or update the topic's incident), then due notifications are
 delivered. Alerts and SLA sweeps stay on the scheduler's triage pass (they are about time, not
-posts). Elasticsearch makes a write searchable within its refresh interval (1 s), so a batch
-is evaluated once search finds its posts (at most `SEARCHABLE_AFTER` after its newest store
-write).
+posts). Elasticsearch makes a write searchable only at its next refresh (every 1 s), so a batch
+is evaluated once search finds its posts: if it does not yet, the worker refreshes the posts
+index itself (one small refresh, instead of waiting up to a second), and falls back to waiting
+at most `SEARCHABLE_AFTER` after the batch's newest store write. Likewise, once a batch opened
+or changed an incident or planned a notification, the incidents and notifications indices are
+refreshed, so the incident list (and the delivery just below) sees them at once: these indices
+take a few writes a minute, refreshing them is cheap.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from stream.consume import BatchConsumer, ConsumeStats, Delivery, Rejects
 from stream.kafka import Producer, ensure_topics, group_id
 from stream.messages import EnrichedEvent
 from triage.job import PassReport, TriageJob
+from triage.notify import NOTIFICATIONS
+from triage.workflow import INCIDENTS
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,8 @@ class TriageHandler:
             except Exception:  # one bad topic must not stop the stream; its next post retries
                 log.exception("triage of topic %s failed", topic_id)
                 report.failed += 1
+        if report.opened or report.updated or report.planned:
+            self.job.store.refresh(INCIDENTS, NOTIFICATIONS)
         if self.job.notifier is not None:
             report.delivery = self.job.notifier.deliver_due(self.job.store, now)
         log.info("triage (events): %s", report.summary())
@@ -63,11 +71,15 @@ class TriageHandler:
         return []
 
     def _wait_until_searchable(self, deliveries: list[Delivery[EnrichedEvent]]) -> None:
-        """Until the batch's posts are found by search, at most `searchable_after` after the
-        newest store write (by then the index has refreshed)."""
+        """Until the batch's posts are found by search: if they are not yet, refresh the posts
+        index once; then wait at most `searchable_after` after the newest store write (by then
+        the index has refreshed on its own)."""
         newest = max(d.value.stored_at for d in deliveries).timestamp()
         ids = sorted({d.value.id for d in deliveries})
         query = PostQuery(ids=ids)
+        if self.searchable_after <= 0 or self.job.store.count_posts(query) >= len(ids):
+            return
+        self.job.store.refresh("posts")
         while time.time() < newest + self.searchable_after:
             if self.job.store.count_posts(query) >= len(ids):
                 return
