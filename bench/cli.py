@@ -215,6 +215,7 @@ def _bench_nlp_steps(data: Path, posts: int, classify_posts_per_s: float) -> Non
 
 API_TARGET_P99_MS = 50.0
 LATENCY_TARGET_P95_S = 10.0
+LATENCY_TARGET_KAFKA_P95_S = 2.0  # issue 14: the event-driven path (Kafka on)
 
 
 @app.command("api")
@@ -325,9 +326,10 @@ def bench_latency_command(
         )
     console.print(table)
     p95 = percentile(result.to_incident_s, 95)
-    verdict = "[green]meets" if p95 <= LATENCY_TARGET_P95_S else "[red]misses"
+    target = LATENCY_TARGET_KAFKA_P95_S if settings.kafka_bootstrap else LATENCY_TARGET_P95_S
+    verdict = "[green]meets" if p95 <= target else "[red]misses"
     console.print(
-        f"stored -> incident p95 {p95:.1f} s ({verdict} the {LATENCY_TARGET_P95_S:.0f} s target[/]); "
+        f"stored -> incident p95 {p95:.1f} s ({verdict} the {target:.0f} s target[/]); "
         f"{len(result.to_incident_s)}/{clusters} clusters reached an incident"
     )
 
