@@ -96,6 +96,9 @@ class BatchConsumer(Generic[M]):
         self.config = consumer_config(settings, group, **(config or {}))
         self.stats = ConsumeStats()
         self.positions: dict[int, int] = {}  # partition -> next offset, after commit
+        # (topic, partition) -> next offset handled but not yet committed (a commit refused
+        # during a rebalance is retried while the partition stays ours)
+        self._pending: dict[tuple[str, int], int] = {}
         self._consumer: Consumer | None = None
 
     # -- the loop ------------------------------------------------------------------------------
@@ -120,6 +123,8 @@ class BatchConsumer(Generic[M]):
                 batch = [m for m in messages if self._usable(m)]
                 if batch:
                     self._process(consumer, batch, stop)
+                elif self._pending:
+                    self._commit_pending(consumer)
                 if time.monotonic() - last_report > 30:
                     last_report = time.monotonic()
                     log.info(
@@ -133,6 +138,8 @@ class BatchConsumer(Generic[M]):
                     )
         finally:
             self._consumer = None
+            if self._pending:
+                self._commit_pending(consumer)
             consumer.close()  # leaves the group: its partitions move at once
             self.producer.close()
         log.info(
@@ -176,6 +183,11 @@ class BatchConsumer(Generic[M]):
                 sorted(tp.partition for tp in partitions),
                 self.topic,
             )
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        if revoked & self._pending.keys():
+            self._commit_pending(consumer, only=revoked)  # still ours inside this callback
+        for where in revoked:
+            self._pending.pop(where, None)  # not committed: the new owner redoes them
         for tp in partitions:
             self.positions.pop(tp.partition, None)
 
@@ -283,23 +295,32 @@ class BatchConsumer(Generic[M]):
         self.stats.dead_lettered += len(dead)
 
     def _commit(self, consumer: Consumer, batch: list[Message]) -> None:
+        for msg in batch:
+            where = (msg.topic() or self.topic, msg.partition() or 0)
+            self._pending[where] = max(self._pending.get(where, 0), (msg.offset() or 0) + 1)
+        self._commit_pending(consumer)
+
+    def _commit_pending(self, consumer: Consumer, only: set[tuple[str, int]] | None = None) -> None:
+        """Commit what was handled on partitions still assigned. A commit refused during a
+        rebalance (e.g. ILLEGAL_GENERATION) stays pending and is retried after the next poll,
+        which completes the rebalance: a partition kept through a cooperative rebalance is not
+        redelivered, so dropping its commit would leave its lag behind for good."""
         from confluent_kafka import KafkaException, TopicPartition
 
         assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
-        nexts: dict[tuple[str, int], int] = {}
-        for msg in batch:
-            where = (msg.topic() or self.topic, msg.partition() or 0)
-            nexts[where] = max(nexts.get(where, 0), (msg.offset() or 0) + 1)
-        offsets = [TopicPartition(t, p, o) for (t, p), o in nexts.items() if (t, p) in assigned]
-        if not offsets:
+        for where in [w for w in self._pending if w not in assigned]:
+            del self._pending[where]  # no longer ours: the new owner redoes them
+        wanted = {w: o for w, o in self._pending.items() if only is None or w in only}
+        if not wanted:
             return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in wanted.items()]
         try:
             consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:  # e.g. rebalanced meanwhile: the new owner redoes them
+        except KafkaException as exc:
             self.stats.commits_failed += 1
-            log.warning(
-                "%s: commit failed (%s); those messages will be redelivered", self.group, exc
-            )
+            log.warning("%s: commit failed (%s); retrying after the rebalance", self.group, exc)
             return
         for tp in offsets:
             self.positions[tp.partition] = tp.offset
+            if self._pending.get((tp.topic, tp.partition)) == tp.offset:
+                del self._pending[(tp.topic, tp.partition)]
