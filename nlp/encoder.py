@@ -24,6 +24,7 @@ import numpy as np
 
 from nlp.errors import ModelNotFound
 from nlp.linear import Calibration
+from nlp.transformer.runtime import open_onnx, run_by_length
 
 ENCODER_FILES = ("model.onnx", "tokenizer.json", "meta.json")
 HEAD_FILES = ("head.npz", "meta.json")
@@ -54,18 +55,7 @@ class Encoder:
                 f"{folder}: no encoder (model.onnx + tokenizer.json + meta.json); build one with "
                 "`tingfeng nlp convert-e5` and `tingfeng nlp train-encoder`"
             )
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        session = ort.InferenceSession(
-            str(folder / "model.onnx"), opts, providers=["CPUExecutionProvider"]
-        )
-        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        tokenizer.enable_truncation(int(meta["max_length"]))
+        meta, session, tokenizer = open_onnx(folder / "model.onnx", threads=threads)
         return cls(
             version=meta["version"],
             max_length=int(meta["max_length"]),
@@ -80,21 +70,10 @@ class Encoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        encodings = self.tokenizer.encode_batch([self.prefix + t for t in texts])
-        lengths = [len(e.ids) for e in encodings]
-        order = np.argsort(lengths, kind="stable")
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            width = max(lengths[i] for i in idx)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                seq = encodings[i].ids
-                ids[row, : len(seq)] = seq
-                mask[row, : len(seq)] = 1
-            (pooled,) = self.session.run(["pooled"], {"input_ids": ids, "attention_mask": mask})
-            out[idx] = pooled
-        return out
+        prefixed = [self.prefix + t for t in texts]
+        return run_by_length(
+            self.session, self.tokenizer, prefixed, "pooled", out, batch_size=self.batch_size
+        )
 
 
 @dataclass

@@ -44,19 +44,8 @@ class TransformerClassifier:
                 f"{folder}: no transformer model (model.onnx + tokenizer.json + meta.json); "
                 "train one with `tingfeng nlp train-transformer rumor`"
             )
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        session = ort.InferenceSession(
-            str(folder / MODEL_FILE), opts, providers=["CPUExecutionProvider"]
-        )
-        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        meta, session, tokenizer = open_onnx(folder / MODEL_FILE, threads=threads)
         max_length = int(meta["max_length"])
-        tokenizer.enable_truncation(max_length)
         return cls(
             task=meta["task"],
             version=meta["version"],
@@ -73,26 +62,60 @@ class TransformerClassifier:
         out = np.zeros((len(texts), len(self.classes)), dtype=np.float32)
         if not texts:
             return out
-        encodings = self.tokenizer.encode_batch(list(texts))
-        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            width = max(len(encodings[i].ids) for i in idx)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                seq = encodings[i].ids
-                ids[row, : len(seq)] = seq
-                mask[row, : len(seq)] = 1
-            (logits,) = self.session.run(["logits"], {"input_ids": ids, "attention_mask": mask})
-            out[idx] = logits
-        return out
+        return run_by_length(
+            self.session, self.tokenizer, texts, "logits", out, batch_size=self.batch_size
+        )
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """(n x classes) calibrated probabilities of normalized texts."""
         if not texts:
             return np.zeros((0, len(self.classes)))
         return self.calibration.probabilities(binary_logit(self.logits(texts)))
+
+
+def open_onnx(model_file: Path, *, threads: int = 1) -> tuple[dict[str, Any], Any, Any]:
+    """meta.json, an onnxruntime CPU session and the tokenizer (truncated to meta's
+    `max_length`) of a model folder."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    folder = model_file.parent
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(model_file), opts, providers=["CPUExecutionProvider"])
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(int(meta["max_length"]))
+    return meta, session, tokenizer
+
+
+def run_by_length(
+    session: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    output: str,
+    out: np.ndarray,
+    *,
+    batch_size: int,
+) -> np.ndarray:
+    """Fill `out` (one row per text) with the model's `output`, texts batched by length to
+    limit padding."""
+    encodings = tokenizer.encode_batch(list(texts))
+    lengths = [len(e.ids) for e in encodings]
+    order = np.argsort(lengths, kind="stable")
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        width = max(lengths[i] for i in idx)
+        ids = np.zeros((len(idx), width), dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for row, i in enumerate(idx):
+            seq = encodings[i].ids
+            ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
+        (values,) = session.run([output], {"input_ids": ids, "attention_mask": mask})
+        out[idx] = values
+    return out
 
 
 def binary_logit(logits: np.ndarray) -> np.ndarray:
