@@ -13,6 +13,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -67,6 +68,15 @@ class Featurizer:
     @property
     def n_features(self) -> int:
         return 1 << self.bits
+
+    def as_meta(self) -> dict[str, Any]:
+        """The settings as stored in a model's meta.json (`Featurizer(**meta)` reads them)."""
+        return {
+            "bits": self.bits,
+            "char_min": self.char_min,
+            "char_max": self.char_max,
+            "words": self.words,
+        }
 
     def hashes(self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None) -> Features:
         """Raw term counts (before idf and norm) of each text, as CSR."""

@@ -148,12 +148,7 @@ class HelpModel:
             "task": "help",
             "version": self.version,
             "classes": self.classes,
-            "featurizer": {
-                "bits": self.featurizer.bits,
-                "char_min": self.featurizer.char_min,
-                "char_max": self.featurizer.char_max,
-                "words": self.featurizer.words,
-            },
+            "featurizer": self.featurizer.as_meta(),
             "thresholds": self.thresholds,
             "rule_features": self._rules().names,
             **self.meta,

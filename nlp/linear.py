@@ -123,8 +123,8 @@ class LinearModel:
             "task": self.task,
             "version": self.version,
             "classes": self.classes,
-            "featurizer": _featurizer_dict(self.featurizer),
-            "context_featurizer": _featurizer_dict(self.context_featurizer)
+            "featurizer": self.featurizer.as_meta(),
+            "context_featurizer": self.context_featurizer.as_meta()
             if self.context_featurizer
             else None,
             "context_weight": self.context_weight,
@@ -180,7 +180,3 @@ class LinearModel:
                 }
             },
         )
-
-
-def _featurizer_dict(f: Featurizer) -> dict[str, Any]:
-    return {"bits": f.bits, "char_min": f.char_min, "char_max": f.char_max, "words": f.words}
