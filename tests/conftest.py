@@ -18,6 +18,7 @@ import pytest
 
 from store import Settings, Store
 from store.spool import Spool
+from tests.esnode import EsNode, started_node
 from tests.smtp import SmtpRecorder, smtp_recorder
 from tests.webhook import WebhookRecorder, webhook_recorder
 
@@ -114,3 +115,10 @@ def webhook_server() -> Iterator[WebhookRecorder]:
     """A local robot-webhook endpoint recording every request (tests of notifications)."""
     with webhook_recorder() as recorder:
         yield recorder
+
+
+@pytest.fixture
+def es_node() -> Iterator[tuple[EsNode, str]]:
+    """A second Elasticsearch node of the test's own and its URL (outage tests stop it)."""
+    with started_node() as started:
+        yield started

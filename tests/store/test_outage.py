@@ -7,14 +7,9 @@ The node is a separate one (own port and data directory, started and stopped wit
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,9 +22,9 @@ from store.errors import StoreUnavailable
 from store.es import ElasticsearchStore
 from store.records import Alert, Post, Record
 from store.spool import Spool
-from tests.conftest import ROOT, make_settings
+from tests.conftest import make_settings
+from tests.esnode import EsNode
 
-SCRIPT = ROOT / "scripts" / "elasticsearch"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 BATCHES, BATCH_SIZE = 40, 50
 
@@ -49,46 +44,10 @@ def _post(i: int) -> Post:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Node:
-    """A node of our own, driven through the project's script."""
-
-    def __init__(self, port: int, node_dir: Path) -> None:
-        self.env = {k: v for k, v in os.environ.items() if k != "TINGFENG_ES_URL"}
-        self.env.update(TINGFENG_ES_PORT=str(port), TINGFENG_ES_NODE_DIR=str(node_dir))
-
-    def run(self, action: str) -> str:
-        proc = subprocess.run(
-            [str(SCRIPT), action], env=self.env, capture_output=True, text=True, timeout=300
-        )
-        if proc.returncode != 0:
-            pytest.fail(f"scripts/elasticsearch {action} failed:\n{proc.stderr[-3000:]}")
-        return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-
-
-@pytest.fixture
-def node() -> Iterator[tuple[Node, str]]:
-    # Not under pytest's tmp_path: the node may run as an unprivileged user, who must be able
-    # to reach its directory.
-    node_dir = Path(tempfile.mkdtemp(prefix="tingfeng-outage-"))
-    node_dir.chmod(0o755)
-    n = Node(_free_port(), node_dir)
-    try:
-        yield n, n.run("start")
-    finally:
-        n.run("stop")
-        shutil.rmtree(node_dir, ignore_errors=True)
-
-
 def test_node_stopped_mid_ingest_every_post_arrives_once(
-    node: tuple[Node, str], tmp_path: Path
+    es_node: tuple[EsNode, str], tmp_path: Path
 ) -> None:
-    n, url = node
+    n, url = es_node
     settings: Settings = make_settings(tmp_path, es_url=url)
     spool = Spool(settings.spool_dir)
     store = ElasticsearchStore.from_settings(settings, spool=spool)

@@ -6,44 +6,28 @@ tests/store/test_outage.py, so the shared node is never disturbed."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from store import Settings
 from store.base import PostQuery
 from store.spool import Spool
 from stream.kafka import Producer, delete_topics, ensure_topics, group_id, produce_posts, total_lag
 from tests.conftest import open_backend
-from tests.store.test_outage import Node, _free_port
+from tests.esnode import EsNode
 from tests.stream.conftest import Worker, kafka_settings, make_post, wait_for
 
 TOTAL = 3000
 
 
-@pytest.fixture
-def own_node() -> Iterator[tuple[Node, str]]:
-    node_dir = Path(tempfile.mkdtemp(prefix="tingfeng-kafka-outage-"))
-    node_dir.chmod(0o755)
-    n = Node(_free_port(), node_dir)
-    try:
-        yield n, n.run("start")
-    finally:
-        n.run("stop")
-        shutil.rmtree(node_dir, ignore_errors=True)
-
-
 def test_es_stopped_mid_stream_consumers_pause_and_nothing_is_dropped(
-    own_node: tuple[Node, str],
+    es_node: tuple[EsNode, str],
     tmp_path: Path,
     kafka_bootstrap: str,
     workers: Callable[..., Worker],
 ) -> None:
-    n, url = own_node
+    n, url = es_node
     settings: Settings = kafka_settings(tmp_path, kafka_bootstrap, url)
     ensure_topics(settings)
     store = open_backend("elasticsearch", settings, url)
