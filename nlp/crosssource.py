@@ -30,8 +30,8 @@ import numpy as np
 from analysis.text import normalize, segment
 from nlp.config import TaskConfig
 from nlp.data import load_dataset
-from nlp.evaluate import predict_data
-from nlp.metrics import binary_positive_calibration, classification_metrics
+from nlp.evaluate import label_metrics, predict_data
+from nlp.metrics import classification_metrics
 from nlp.priors import adjust, em_priors
 from nlp.signatures import strip_signatures
 from nlp.train import TaskData, fit_model
@@ -85,18 +85,9 @@ def fold_metrics(
     config: TaskConfig, part: TaskData, probs: np.ndarray, datasets: list[str]
 ) -> dict[str, Any]:
     gold = [e.label for e in part.examples]
-    predicted = [config.classes[i] for i in probs.argmax(axis=1)]
-    out = classification_metrics(
-        gold, predicted, config.classes, probs.max(axis=1), bins=config.calibration.bins
-    )
-    if len(config.classes) == 2 and config.positive:
-        pos = config.classes.index(config.positive)
-        out["positive_calibration"] = binary_positive_calibration(
-            probs[:, pos],
-            np.array([g == config.positive for g in gold]),
-            bins=config.calibration.bins,
-        )
+    out = label_metrics(config, config.classes, gold, probs)
     if len(datasets) > 1:
+        predicted = [config.classes[i] for i in probs.argmax(axis=1)]
         out["by_dataset"] = {}
         for name in datasets:
             mask = part.mask(dataset=name)

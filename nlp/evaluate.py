@@ -39,22 +39,30 @@ def predict_data(model: LinearModel, data: TaskData) -> np.ndarray:
     )
 
 
-def score_set(
-    model: LinearModel, config: TaskConfig, data: TaskData, probs: np.ndarray
+def label_metrics(
+    config: TaskConfig, classes: list[str], gold: list[str], probs: np.ndarray
 ) -> dict[str, Any]:
-    gold = [e.label for e in data.examples]
-    top = probs.argmax(axis=1)
-    predicted = [model.classes[i] for i in top]
+    """Classification metrics of `probs` (columns in `classes` order) against `gold`, plus the
+    calibration of P(positive) for a binary task."""
+    predicted = [classes[i] for i in probs.argmax(axis=1)]
     out = classification_metrics(
         gold, predicted, config.classes, probs.max(axis=1), bins=config.calibration.bins
     )
-    if len(model.classes) == 2 and config.positive:
-        pos = model.classes.index(config.positive)
+    if len(classes) == 2 and config.positive:
+        pos = classes.index(config.positive)
         out["positive_calibration"] = binary_positive_calibration(
             probs[:, pos],
             np.array([g == config.positive for g in gold]),
             bins=config.calibration.bins,
         )
+    return out
+
+
+def score_set(
+    model: LinearModel, config: TaskConfig, data: TaskData, probs: np.ndarray
+) -> dict[str, Any]:
+    gold = [e.label for e in data.examples]
+    out = label_metrics(config, model.classes, gold, probs)
     if config.polarity:
         pp = polarity_proba(probs, model.classes, config.polarity)
         out["polarity"] = classification_metrics(
