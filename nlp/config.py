@@ -64,10 +64,11 @@ class FeatureConfig(BaseModel):
 class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["logreg", "svm", "sgd_log", "masked_softmax"] = Field(
+    kind: Literal["logreg", "svm", "sgd_log", "masked_softmax", "masked_svm"] = Field(
         "logreg",
-        description="LogisticRegression (lbfgs), LinearSVC, SGD with log loss, or a softmax "
-        "whose loss compares only the classes each source dataset can express",
+        description="LogisticRegression (lbfgs), LinearSVC, SGD with log loss, a softmax "
+        "whose loss compares only the classes each source dataset can express, or one-vs-rest "
+        "SVMs where each class's SVM sees only the sources that can express that class",
     )
     C: float = Field(10.0, gt=0)
     class_weight: Literal["balanced"] | None = None

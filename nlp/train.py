@@ -23,7 +23,7 @@ from nlp.config import TaskConfig
 from nlp.data import DedupReport, TaskExample, build_task_examples, context_text, load_dataset
 from nlp.features import Featurizer, document_frequency_idf
 from nlp.linear import Calibration, LinearModel
-from nlp.masked import allowed_classes, fit_masked_softmax
+from nlp.masked import allowed_classes, fit_masked_ovr_svm, fit_masked_softmax
 from nlp.signatures import strip_signatures
 
 log = logging.getLogger(__name__)
@@ -200,6 +200,21 @@ def fit_model(
             X, yi, allowed, C=config.model.C, sample_weight=weights, max_iter=config.model.max_iter
         )
         bias[~allowed.any(axis=0)] = -30.0  # a class no training source can express
+    elif config.model.kind == "masked_svm":
+        classes = list(config.classes)
+        allowed = allowed_classes(
+            [e.datasets for e in tr.examples], config.data.label_maps, classes
+        )
+        coef, bias = fit_masked_ovr_svm(
+            X,
+            np.array([classes.index(label) for label in y]),
+            allowed,
+            C=config.model.C,
+            balanced=config.model.class_weight == "balanced",
+            sample_weight=weights,
+            max_iter=config.model.max_iter,
+            seed=config.seed,
+        )
     else:
         est = _estimator(config)
         est.fit(X, y, sample_weight=weights)
