@@ -109,6 +109,17 @@ class PriorConfig(BaseModel):
     )
 
 
+class HandLabelledConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    labels: str = Field(
+        description="ids + labels TSV of hand-labelled posts (relative to the repository root); "
+        "texts are read from the shared datasets"
+    )
+    title: str = Field("hand-labelled posts", description="row name in the cross-source table")
+    note: str = Field("", description="how the set was used in model selection (for the card)")
+
+
 class TaskConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -136,6 +147,11 @@ class TaskConfig(BaseModel):
     )
     prior_correction: PriorConfig | None = Field(
         None, description="EM re-estimation of class priors on unlabeled deployment posts"
+    )
+    hand_labelled: HandLabelledConfig | None = Field(
+        None,
+        description="hand-labelled test posts (never trained on) scored by every cross-source "
+        "fold's model and by the trained model",
     )
     intended_use: str = ""
     limits: list[str] = Field(default_factory=list)

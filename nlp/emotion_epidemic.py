@@ -88,6 +88,15 @@ def draw_sample(pool: Sequence[EpidemicPost], size: int, seed: int = SEED) -> li
     return out
 
 
+def labels_path(name: str) -> Path:
+    """A label file named in a config: absolute, relative to the working directory, or
+    relative to the repository root."""
+    path = Path(name)
+    if path.is_absolute() or path.exists():
+        return path
+    return Path(__file__).resolve().parents[1] / path
+
+
 def read_labels(path: Path) -> list[EpidemicPost]:
     """The label fixture (TSV: key, dataset, id, label; `#` lines are comments)."""
     if not path.is_file():
@@ -172,8 +181,9 @@ def score(
     draws = np.array([stats(gold[i], pred[i]) for i in rng.integers(0, n, size=(boot, n))])
     lo, hi = np.percentile(draws, [2.5, 97.5], axis=0)
 
-    def cell(j: int) -> dict[str, float]:
-        return {"value": round(float(point[j]), 4), "ci95": [round(lo[j], 4), round(hi[j], 4)]}
+    def cell(j: int) -> dict[str, Any]:
+        ci = [round(float(lo[j]), 4), round(float(hi[j]), 4)]
+        return {"value": round(float(point[j]), 4), "ci95": ci}
 
     return {
         "n": n,
