@@ -59,6 +59,15 @@ class FeatureConfig(BaseModel):
         description="remove source signatures (bracketed headers, 转发微博, hashtags, "
         "sign-offs) before featurizing, at train and run time",
     )
+    mask_topic_of: str | None = Field(
+        None,
+        description="dataset whose topic words are masked: features whose document frequency "
+        "there is >= mask_ratio x their frequency in the other training data get idf 0",
+    )
+    mask_ratio: float = Field(5.0, gt=1)
+    mask_min_df: float = Field(
+        0.002, ge=0, description="masked features occur in at least this share of its posts"
+    )
 
 
 class ModelConfig(BaseModel):

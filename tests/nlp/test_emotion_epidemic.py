@@ -161,3 +161,27 @@ def test_shipped_model_clears_the_floor_on_hand_labelled_epidemic_posts() -> Non
     m = score(config.classes, [e.label for e in hand.examples], probs, boot=200)
     assert m["macro_f1"]["value"] >= MACRO_F1_FLOOR, m["macro_f1"]
     assert m["fear_precision"]["value"] >= FEAR_PRECISION_FLOOR, m["per_class"]["fear"]
+
+
+def test_masked_ovr_svm_never_uses_a_source_as_negatives_of_a_class_it_cannot_express() -> None:
+    from scipy.sparse import csr_matrix
+    from sklearn.svm import LinearSVC
+
+    from nlp.masked import fit_masked_ovr_svm
+
+    classes = ["neutral", "happy", "fear"]
+    # source A (has neutral): neutral posts carry feature 1, fear posts feature 2;
+    # source B (no neutral, epidemic): happy and fear posts all carry the epidemic feature 0
+    rows = [[0, 1, 0, 0]] * 6 + [[0, 0, 1, 0]] * 6 + [[1, 0, 0, 1]] * 6 + [[1, 0, 1, 0]] * 6
+    y = np.array([0] * 6 + [2] * 6 + [1] * 6 + [2] * 6)
+    allowed = np.array([[True, True, True]] * 12 + [[False, True, True]] * 12)
+    X = csr_matrix(np.array(rows, dtype=float))
+    W, b = fit_masked_ovr_svm(X, y, allowed, C=1.0)
+    assert W.shape == (4, 3) and b.shape == (3,)
+    assert W[0, 0] == 0.0  # the epidemic feature never met a neutral negative
+    plain = LinearSVC(C=1.0).fit(X, y)
+    assert plain.coef_[0, 0] < -0.1  # a plain one-vs-rest SVM learns "epidemic => not neutral"
+    scores = X.toarray() @ W + b
+    assert [classes[i] for i in scores.argmax(axis=1)[[0, 6, 12]]] == ["neutral", "fear", "happy"]
+    with pytest.raises(ValueError, match="not among its allowed"):
+        fit_masked_ovr_svm(X, np.array([0] * 24), allowed)
