@@ -40,6 +40,12 @@ def render_card(config: TaskConfig, metrics: dict[str, Any], folder: Path, comma
         f"class_weight={config.model.class_weight}"
         + (", classes balanced inside each source" if config.data.balance == "per_source" else "")
         + (", source signatures stripped" if config.features.strip_signatures else "")
+        + (
+            f", topic features of {config.features.mask_topic_of} masked (idf 0: "
+            f">= {config.features.mask_ratio:g}x as frequent there as elsewhere)"
+            if config.features.mask_topic_of
+            else ""
+        )
         + f"); calibration: {config.calibration.method} "
         f"on the dev split. Runs with numpy only. Size on disk: {_size(folder)}."
         + (

@@ -44,10 +44,11 @@ SHARED = next(
     REPO.parent / "shared" / "datasets",
 )
 # The shipped model on the 460 posts (bootstrap 95% intervals in the card): macro-F1 and fear
-# precision must stay above these floors. emotion-lin-1 (the svm over mapped labels, which
-# called neutral epidemic posts fearful) scored 0.447 and 0.18 on the same posts.
-MACRO_F1_FLOOR = 0.48
-FEAR_PRECISION_FLOOR = 0.28
+# precision must stay above these floors (emotion-lin-2 scores 0.536 and 0.45). emotion-lin-1
+# (the svm over mapped labels, which called neutral epidemic posts fearful) scored 0.447 and
+# 0.18 on the same posts and fails both.
+MACRO_F1_FLOOR = 0.50
+FEAR_PRECISION_FLOOR = 0.35
 
 
 def test_fixture_has_enough_ids_valid_labels_and_no_texts() -> None:
@@ -185,3 +186,26 @@ def test_masked_ovr_svm_never_uses_a_source_as_negatives_of_a_class_it_cannot_ex
     assert [classes[i] for i in scores.argmax(axis=1)[[0, 6, 12]]] == ["neutral", "fear", "happy"]
     with pytest.raises(ValueError, match="not among its allowed"):
         fit_masked_ovr_svm(X, np.array([0] * 24), allowed)
+
+
+def test_topic_masking_zeroes_only_the_words_typical_of_the_topic_dataset() -> None:
+    from nlp.features import Featurizer
+    from nlp.train import mask_topic_features
+
+    fz = Featurizer(bits=14, char_min=1, char_max=1, words=False)
+    topic_posts = [f"疫情好怕{i}" for i in range(10)] + ["开心"] * 10
+    other_posts = ["开心"] * 40 + ["好怕"] * 20 + ["疫"]
+    raw = fz.hashes(topic_posts + other_posts, None)
+    topic = np.array([True] * 20 + [False] * 61)
+    idf = np.ones(fz.n_features, dtype=np.float32)
+    out = mask_topic_features(raw, topic, idf, ratio=5.0, min_df=0.2)
+
+    def col(ch: str) -> int:
+        return int(fz.hashes([ch], None).indices[0])
+
+    assert out[col("情")] == 0.0  # only in the topic posts
+    assert out[col("疫")] == 0.0  # 10/20 there vs 1/61 elsewhere
+    assert out[col("怕")] == 1.0 and out[col("开")] == 1.0  # common elsewhere too: kept
+    assert idf.min() == 1.0  # the input is not modified
+    # nothing to compare against (the topic dataset is the one left out): unchanged
+    assert mask_topic_features(raw, np.zeros(81, dtype=bool), idf, ratio=5.0, min_df=0.0) is idf
