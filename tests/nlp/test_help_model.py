@@ -13,7 +13,7 @@ import pytest
 from analysis.text import normalize
 from nlp.errors import DatasetError, ModelNotFound
 from nlp.help import HelpClassifier
-from nlp.help_data import PoolPost, read_labels, strata
+from nlp.help_data import STRATA, PoolPost, read_labels, strata, union_weight
 from nlp.help_metrics import weighted_pr
 from nlp.help_model import CLASSES, HelpModel
 from nlp.help_train import (
@@ -58,9 +58,9 @@ def test_fixture_holds_ids_and_labels_of_at_least_600_real_posts() -> None:
     rows = read_labels(LABELS)
     assert len(rows) >= 600
     assert len({r.key for r in rows}) == len(rows)
-    assert {r.stratum for r in rows} == {"rule_hit", "plea", "strong", "near_miss", "random"}
+    assert {r.stratum for r in rows} == set(STRATA)
     labels = [r.label for r in rows]
-    assert labels.count("help_request") >= 15 and labels.count("public_demand") >= 40
+    assert labels.count("help_request") >= 15 and labels.count("public_demand") >= 100
     assert all(r.weight >= 1.0 for r in rows)
     text = LABELS.read_text("utf-8")
     assert "text" not in text.splitlines()[4]  # header row: no text column
@@ -71,8 +71,9 @@ def test_model_beats_the_rules_on_held_out_real_posts(labelled, shipped: HelpMod
     """Grouped 5-fold CV with the shipped hyperparameters and thresholds (chosen by the inner
     loop of `tingfeng nlp train-help`), weighted by the sampling weights."""
     meta = json.loads((default_models_dir() / "help" / "meta.json").read_text("utf-8"))
-    cfg = {"class_weight": "balanced", "rule_scale": 1.0}
-    fitter = Fitter(labelled, shipped.featurizer, shipped.idf, cfg)  # type: ignore[arg-type]
+    cfg = {"class_weight": "balanced", "rule_scale": 1.0, "encoder": meta.get("encoder_cfg")}
+    vectors = shipped.encoder.embed(labelled.texts) if shipped.encoder else None
+    fitter = Fitter(labelled, shipped.featurizer, shipped.idf, cfg, vectors)  # type: ignore[arg-type]
     pred = np.zeros(len(labelled.y), dtype=int)
     for tr, te in _folds(labelled, np.arange(len(labelled.y)), 5, 20261202):
         clf = fitter.fit(tr, float(meta["C"]), str(meta["weighting"]))
@@ -123,6 +124,12 @@ def test_bad_label_rows_name_the_line(tmp_path: Path) -> None:
     path.write_text("key\tdataset\tid\tstratum\tweight\tlabel\nd:1\td\t1\trandom\t1\tmaybe\n")
     with pytest.raises(DatasetError, match=":2"):
         read_labels(path)
+
+
+def test_union_weight_is_one_over_the_chance_of_either_round() -> None:
+    assert union_weight(1.0, 0.3) == 1.0
+    assert abs(union_weight(0.1, 0.0) - 10.0) < 1e-9
+    assert abs(union_weight(0.5, 0.5) - 1 / 0.75) < 1e-9
 
 
 def test_near_duplicates_share_a_group() -> None:
