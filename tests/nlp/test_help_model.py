@@ -24,6 +24,7 @@ from nlp.help_train import (
     near_duplicate_groups,
     train_help,
 )
+from nlp.linear import softmax
 from nlp.predict import default_models_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,9 +38,10 @@ SHARED = next(
     ),
     REPO.parent / "shared" / "datasets",
 )
-# weighted F1 (help_request or public_demand vs none) the model must reach on held-out folds;
-# (0.33 measured); the rules it replaces score 0.17 on the same posts and weights
-ANY_F1_FLOOR = 0.28
+# weighted F1 (help_request or public_demand vs none) the model must reach on held-out folds
+# (help-linear-2 on 1,376 posts: 0.49 measured; help-linear-1's settings gave 0.33 on 903); the
+# rules it replaces score 0.23 on the same posts and weights
+ANY_F1_FLOOR = 0.42
 POSITIVE = [CLASSES.index("help_request"), CLASSES.index("public_demand")]
 
 
@@ -174,3 +176,56 @@ def test_training_workflow_end_to_end_on_a_slice(tmp_path: Path) -> None:
     assert again["protocol"] == metrics["protocol"]
     assert again["shipped"]["thresholds"] == model.thresholds
     assert (out / "weights.npz").read_bytes() == weights
+
+
+def test_encoder_stage_embeds_only_posts_past_the_gate(tmp_path: Path) -> None:
+    """The optional encoder stage (off in the shipped config: it lost on the grouped CV) trains,
+    saves and loads with the shipped frozen encoder; at run time only posts whose text-only
+    P(positive) reaches the gate are embedded, the others keep the text-only probabilities."""
+    rows = read_labels(LABELS)
+    keep = [r for r in rows if r.label != "none"][:60] + [r for r in rows if r.label == "none"][:90]
+    labels = tmp_path / "labels.tsv"
+    lines = LABELS.read_text("utf-8").splitlines()
+    wanted = {r.key for r in keep}
+    body = [ln for ln in lines if ln.startswith("key\t") or ln.split("\t")[0] in wanted]
+    labels.write_text("\n".join(body) + "\n", encoding="utf-8")
+    config = tmp_path / "help_train.yaml"
+    config.write_text(
+        "version: help-enc-test\nseed: 1\nidf: labelled\n"
+        "features: {bits: 12, char_min: 1, char_max: 2, words: false}\n"
+        "grid: {C: [2.0], weighting: [none]}\nclass_weight: balanced\n"
+        "outer_folds: 2\ninner_folds: 2\nnear_duplicate_jaccard: 0.5\nbootstrap: 10\n"
+        "targets: {precision: 0.85, recall: 0.8, first_precision: 0.7, first_recall: 0.5}\n"
+        "encoder: {use: true, gate: 0.5, scale: 0.1}\n",
+        encoding="utf-8",
+    )
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "encoder").symlink_to(default_models_dir() / "encoder", target_is_directory=True)
+    train_help(SHARED, models / "help", config=config, labels=labels, evaluate=False)
+    model = HelpModel.load(models / "help")
+    assert model.We is not None and model.encoder is not None and model.gate == 0.5
+    texts = [
+        normalize("求助！我爸发烧一周了，社区让等，医院说没有床位，谁能帮帮我们"),
+        normalize("今天天气很好，出去散步了"),
+        normalize("小区封了半个月没人送菜，物业电话打不通，社区也不管"),
+    ]
+    probs = model.predict_proba(texts)
+    assert model.routed[1] == 3
+    # the text-only part: the same model without its encoder stage
+    text_only = HelpModel(
+        model.version, model.featurizer, model.W, model.Wd, model.b, model.idf, model.thresholds
+    )
+    base = text_only.predict_proba(texts)
+    past = 1.0 - base[:, CLASSES.index("none")] >= 0.5
+    assert model.routed[0] == int(past.sum())
+    assert past.any() and not past.all(), base  # the plea goes to the encoder, the weather not
+    assert np.allclose(probs[~past], base[~past])
+    vectors = model.encoder.embed([t for t, p in zip(texts, past, strict=True) if p])
+    z = np.log(base[past]) + model.embedding_logits(vectors)
+    assert np.allclose(probs[past], softmax(z), atol=1e-4)
+    meta = json.loads((models / "help" / "meta.json").read_text("utf-8"))
+    meta["encoder_stage"]["encoder"] = "another-encoder"
+    (models / "help" / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ModelNotFound, match="train-help"):
+        HelpModel.load(models / "help")
