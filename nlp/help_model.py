@@ -47,11 +47,24 @@ CLASSES = ["help_request", "public_demand", "none"]
 _HASHTAG = re.compile(r"#[^#\n]{1,60}#")
 
 
-class RuleFeatures:
-    """Dense rule features of normalized texts (names in `names`)."""
+def demand_patterns() -> list[tuple[str, list[re.Pattern[str]]]]:
+    """The co-occurrence patterns of `nlp/resources/help_patterns.yaml` (name, parts)."""
+    from importlib import resources
 
-    def __init__(self, rules: HelpClassifier) -> None:
+    import yaml
+
+    raw = resources.files("nlp.resources").joinpath("help_patterns.yaml").read_text("utf-8")
+    data = yaml.safe_load(raw)
+    return [(str(k), [re.compile(str(p)) for p in v]) for k, v in data["patterns"].items()]
+
+
+class RuleFeatures:
+    """Dense rule features of normalized texts (names in `names`); with `patterns`, also the
+    co-occurrence patterns of `help_patterns.yaml` (features `pattern:NAME`)."""
+
+    def __init__(self, rules: HelpClassifier, patterns: bool = False) -> None:
         self.rules = rules
+        self._patterns = demand_patterns() if patterns else []
         words = near_miss_terms()
         self._lists = [
             (name, re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))))
@@ -67,6 +80,7 @@ class RuleFeatures:
             + ["rule:help_request", "rule:public_demand", "rule:flagged"]
             + [f"list:{name}" for name, _ in self._lists]
             + ["has_hashtag", "len:log"]
+            + [f"pattern:{name}" for name, _ in self._patterns]
         )
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
@@ -85,6 +99,7 @@ class RuleFeatures:
             ]
             row += [float(bool(rx.search(text))) for _, rx in self._lists]
             row += [float(bool(tags)), float(np.log1p(len(bare)) / 8)]
+            row += [float(all(rx.search(bare) for rx in parts)) for _, parts in self._patterns]
             out[i] = row
         return out
 
@@ -110,7 +125,7 @@ class HelpModel:
 
     def _rules(self) -> RuleFeatures:
         if self.rules is None:
-            self.rules = RuleFeatures(HelpClassifier.load())
+            self.rules = RuleFeatures(HelpClassifier.load(), patterns=bool(self.meta.get("patterns")))
         return self.rules
 
     def predict_proba(
@@ -218,7 +233,9 @@ class HelpModel:
             thresholds={k: float(v) for k, v in meta["thresholds"].items()},
             classes=list(meta["classes"]),
         )
-        rules = RuleFeatures(HelpClassifier.load(folder))
+        names = meta.get("rule_features") or []
+        patterns = any(str(n).startswith("pattern:") for n in names)
+        rules = RuleFeatures(HelpClassifier.load(folder), patterns=patterns)
         if rules.names != meta.get("rule_features"):
             raise ModelNotFound(
                 f"{folder}: the model was trained on other rule features than the packaged "

@@ -136,7 +136,7 @@ class Fitter:
         from scipy.sparse import csr_matrix, hstack
 
         self.data, self.featurizer, self.idf, self.cfg = data, featurizer, idf, cfg
-        self.rules = RuleFeatures(HelpClassifier.load())
+        self.rules = RuleFeatures(HelpClassifier.load(), patterns=bool(cfg.get("patterns")))
         self.encoder = encoder
         text = featurizer.transform(data.texts, data.tokens, idf).to_scipy()
         self.dense = self.rules(data.texts) * float(cfg.get("rule_scale", 1.0))
