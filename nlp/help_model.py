@@ -125,7 +125,9 @@ class HelpModel:
 
     def _rules(self) -> RuleFeatures:
         if self.rules is None:
-            self.rules = RuleFeatures(HelpClassifier.load(), patterns=bool(self.meta.get("patterns")))
+            self.rules = RuleFeatures(
+                HelpClassifier.load(), patterns=bool(self.meta.get("patterns"))
+            )
         return self.rules
 
     def predict_proba(

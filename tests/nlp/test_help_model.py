@@ -15,7 +15,7 @@ from nlp.errors import DatasetError, ModelNotFound
 from nlp.help import HelpClassifier
 from nlp.help_data import STRATA, PoolPost, read_labels, strata, union_weight
 from nlp.help_metrics import weighted_pr
-from nlp.help_model import CLASSES, HelpModel
+from nlp.help_model import CLASSES, HelpModel, RuleFeatures
 from nlp.help_train import (
     Fitter,
     _folds,
@@ -134,6 +134,22 @@ def test_union_weight_is_one_over_the_chance_of_either_round() -> None:
     assert abs(union_weight(0.5, 0.5) - 1 / 0.75) < 1e-9
 
 
+def test_demand_patterns_need_every_part_outside_hashtags() -> None:
+    features = RuleFeatures(HelpClassifier.load(), patterns=True)
+    names = [n.removeprefix("pattern:") for n in features.names if n.startswith("pattern:")]
+    texts = [
+        normalize("我们这里口罩一个都买不到"),
+        normalize("一月份的工资还没发"),
+        normalize("#口罩买不到# 今天天气很好"),  # the parts only inside a hashtag
+        normalize("口罩日产量突破一亿只"),  # one part only
+    ]
+    got = features(texts)[:, -len(names) :]
+    fired = [{n for n, v in zip(names, row, strict=True) if v} for row in got]
+    assert "shortage_of_a_need" in fired[0] and "unpaid_wages" in fired[1]
+    assert fired[2] == set() and fired[3] == set()
+    assert len(RuleFeatures(HelpClassifier.load()).names) == len(features.names) - len(names)
+
+
 def test_near_duplicates_share_a_group() -> None:
     base = "美国的10艘医疗军舰已经开进纽约港，每艘船上有1000张病床，相当于一个雷神山医院"
     groups = near_duplicate_groups([base, base + "，厉害", "今天去超市买菜了，人很少"], 0.5)
@@ -196,7 +212,7 @@ def test_encoder_stage_embeds_only_posts_past_the_gate(tmp_path: Path) -> None:
         "grid: {C: [2.0], weighting: [none]}\nclass_weight: balanced\n"
         "outer_folds: 2\ninner_folds: 2\nnear_duplicate_jaccard: 0.5\nbootstrap: 10\n"
         "targets: {precision: 0.85, recall: 0.8, first_precision: 0.7, first_recall: 0.5}\n"
-        "encoder: {use: true, gate: 0.5, scale: 0.1}\n",
+        "encoder: {use: true, gate: 0.5, scale: 0.1}\npatterns: true\n",
         encoding="utf-8",
     )
     models = tmp_path / "models"
@@ -205,6 +221,7 @@ def test_encoder_stage_embeds_only_posts_past_the_gate(tmp_path: Path) -> None:
     train_help(SHARED, models / "help", config=config, labels=labels, evaluate=False)
     model = HelpModel.load(models / "help")
     assert model.We is not None and model.encoder is not None and model.gate == 0.5
+    assert model._rules().names[-1].startswith("pattern:")  # loaded with the pattern features
     texts = [
         normalize("求助！我爸发烧一周了，社区让等，医院说没有床位，谁能帮帮我们"),
         normalize("今天天气很好，出去散步了"),
@@ -214,7 +231,14 @@ def test_encoder_stage_embeds_only_posts_past_the_gate(tmp_path: Path) -> None:
     assert model.routed[1] == 3
     # the text-only part: the same model without its encoder stage
     text_only = HelpModel(
-        model.version, model.featurizer, model.W, model.Wd, model.b, model.idf, model.thresholds
+        model.version,
+        model.featurizer,
+        model.W,
+        model.Wd,
+        model.b,
+        model.idf,
+        model.thresholds,
+        rules=model.rules,
     )
     base = text_only.predict_proba(texts)
     past = 1.0 - base[:, CLASSES.index("none")] >= 0.5
