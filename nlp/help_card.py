@@ -55,14 +55,21 @@ def render_help_card(metrics: dict[str, Any], cfg: dict[str, Any]) -> str:
             " gate are never embedded.",
             "",
         ]
+    elif enc:
+        lines += [
+            "An optional encoder stage (frozen e5 vectors for posts past a gate) and optional demand"
+            " co-occurrence patterns are off: the grouped cross-validation did not support them"
+            " (numbers in `config.yaml`).",
+            "",
+        ]
     lines += [
         "## Data",
         f"{metrics['n']} real epidemic-era Weibo posts (covid_weibo_hashtag_topics,"
         " nlpcc2020_covid_weibo_emotion, checked_covid_weibo) labelled one by one by hand"
         " (guide: `nlp/models/help/LABELLING.md`), ids + labels in"
         f" `{metrics['labels']}` (texts stay in the shared datasets). Stratified: every rule hit,"
-        " every plea-word post, samples of strong-word / near-miss / other posts, then (round 4)"
-        " samples of four bands of the previous model's score (`model_*`); weights ="
+        " every plea-word post, samples of strong-word / near-miss / other posts, then"
+        " samples of bands of the previous models' scores (rounds 4-5, `model_*`, `model2_*`); weights ="
         " 1 / inclusion probability over all rounds.",
         "",
         "| stratum | help_request | public_demand | none |",
