@@ -44,13 +44,33 @@ def render_help_card(metrics: dict[str, Any], cfg: dict[str, Any]) -> str:
         " probability reaches its threshold; thresholds:"
         f" {metrics.get('shipped', {}).get('thresholds')}.",
         "",
+    ]
+    enc = cfg.get("encoder") or {}
+    if enc.get("use"):
+        lines += [
+            "Encoder stage (cascade): a post whose P(help or demand) from the text part alone"
+            f" reaches {enc.get('gate')} is embedded by the shipped frozen encoder"
+            " (`nlp/models/encoder/`, int8 e5, mean-pooled layers) and its standardized vector"
+            " (x " + str(enc.get("scale")) + " at fit time) adds to the logits; posts below the"
+            " gate are never embedded.",
+            "",
+        ]
+    elif enc:
+        lines += [
+            "An optional encoder stage (frozen e5 vectors for posts past a gate) and optional demand"
+            " co-occurrence patterns are off: the grouped cross-validation did not support them"
+            " (numbers in `config.yaml`).",
+            "",
+        ]
+    lines += [
         "## Data",
         f"{metrics['n']} real epidemic-era Weibo posts (covid_weibo_hashtag_topics,"
         " nlpcc2020_covid_weibo_emotion, checked_covid_weibo) labelled one by one by hand"
         " (guide: `nlp/models/help/LABELLING.md`), ids + labels in"
         f" `{metrics['labels']}` (texts stay in the shared datasets). Stratified: every rule hit,"
-        " every plea-word post, samples of strong-word / near-miss / other posts; weights ="
-        " 1 / inclusion probability.",
+        " every plea-word post, samples of strong-word / near-miss / other posts, then"
+        " samples of bands of the previous models' scores (rounds 4-5, `model_*`, `model2_*`); weights ="
+        " 1 / inclusion probability over all rounds.",
         "",
         "| stratum | help_request | public_demand | none |",
         "|---|---|---|---|",

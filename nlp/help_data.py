@@ -15,8 +15,18 @@ weight, label); the texts stay in the shared datasets folder and are read from t
 Posts were drawn in three rounds: (1) every rule hit, a seeded random sample of the near misses
 and of the rest (then defined without `strong` and `plea`), spread over the datasets in
 proportion to their sizes; (2) a seeded sample of the `strong` posts; (3) every `plea` post.
-A post's `weight` is 1 / its probability of being drawn in any round (Horvitz-Thompson), so
-weighted counts estimate counts over the whole pool of 19,897 posts.
+Round (4) ranked every pool post by the shipped model help-linear-1 (commit 37f84ab, P(positive) =
+1 - P(none)) into four bands and drew a seeded simple random sample from each, previously
+labelled posts included (`model_hi` P >= 0.15: all 306; `model_mid` 0.07-0.15: 202 of 675;
+`model_low` 0.03-0.07: 60 of 2,690; `model_rest` < 0.03: 60 of 16,226); the 473 drawn posts not
+labelled before were labelled by hand and carry their band as stratum. Round (5) did the same
+with the model retrained on rounds 1-4 (help-linear-2): `model2_hi` P >= 0.3: all 363;
+`model2_mid` 0.2-0.3: 100 of 325 (seed 20261203); 149 new posts labelled.
+A post's `weight` is 1 / its probability of being drawn in any round (Horvitz-Thompson:
+1 - (1 - p_rounds_1_3)(1 - p_round_4)(1 - p_round_5), `union_weight` applied twice), so weighted
+counts estimate counts over the whole pool of 19,897 posts. Caveat: the bands of rounds 4 and 5
+come from models fitted on the earlier labels, so posts labelled before tend to fall into the
+top bands (the formula treats the rounds as independent).
 The labelling guide is `nlp/models/help/LABELLING.md`.
 """
 
@@ -43,7 +53,19 @@ POOL_FILES = {
     "nlpcc2020_covid_weibo_emotion": "labeled.jsonl",
     "checked_covid_weibo": "posts.jsonl",
 }
-STRATA = ("rule_hit", "plea", "strong", "near_miss", "random")
+STRATA = (
+    "rule_hit",
+    "plea",
+    "strong",
+    "near_miss",
+    "random",
+    "model_hi",
+    "model_mid",
+    "model_low",
+    "model_rest",
+    "model2_hi",
+    "model2_mid",
+)
 LABELS = ("help_request", "public_demand", "none")
 COLUMNS = ("key", "dataset", "id", "stratum", "weight", "label")
 _HASHTAG = re.compile(r"#[^#\n]{1,60}#")
@@ -152,6 +174,11 @@ def draw_sample(
                     LabelledPost(p.key, dataset, p.id, stratum, len(members) / take, "none", p.text)
                 )
     return out
+
+
+def union_weight(p_before: float, p_round: float) -> float:
+    """1 / the probability of being drawn in either of two independent rounds."""
+    return 1.0 / (1.0 - (1.0 - p_before) * (1.0 - p_round))
 
 
 def cell_sizes(posts: Sequence[PoolPost], post_strata: Sequence[str]) -> Counter[str]:

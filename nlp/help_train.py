@@ -117,17 +117,48 @@ class _Fitted:
 
 
 class Fitter:
-    """Featurizes once, fits a softmax regression on any subset of rows."""
+    """Featurizes once, fits a softmax regression on any subset of rows.
 
-    def __init__(self, data: Dataset, featurizer: Featurizer, idf: np.ndarray, cfg: dict) -> None:
+    With `vectors` (the frozen encoder's pooled vectors of the posts), they are standardized,
+    scaled by `encoder.scale` of the config and appended; `proba` then applies the cascade of
+    `HelpModel`: a row whose P(positive) without the vector columns is below `encoder.gate`
+    keeps that probability (it would never be embedded)."""
+
+    def __init__(
+        self,
+        data: Dataset,
+        featurizer: Featurizer,
+        idf: np.ndarray,
+        cfg: dict,
+        vectors: np.ndarray | None = None,
+        encoder: Any = None,
+    ) -> None:
         from scipy.sparse import csr_matrix, hstack
 
         self.data, self.featurizer, self.idf, self.cfg = data, featurizer, idf, cfg
-        self.rules = RuleFeatures(HelpClassifier.load())
+        self.rules = RuleFeatures(HelpClassifier.load(), patterns=bool(cfg.get("patterns")))
+        self.encoder = encoder
         text = featurizer.transform(data.texts, data.tokens, idf).to_scipy()
         self.dense = self.rules(data.texts) * float(cfg.get("rule_scale", 1.0))
-        self.X = csr_matrix(hstack([text, csr_matrix(self.dense)]).tocsr())
-        self.n_text = text.shape[1]
+        blocks = [text, csr_matrix(self.dense)]
+        self.n_text, self.n_rules = text.shape[1], self.dense.shape[1]
+        enc_cfg = cfg.get("encoder") or {}
+        self.gate = float(enc_cfg.get("gate", 0.0))
+        self.emb_scale_factor = float(enc_cfg.get("scale", 1.0))
+        self.emb_mean: np.ndarray | None = None
+        self.emb_sd: np.ndarray | None = None
+        if vectors is not None:
+            self.emb_mean = vectors.mean(axis=0)
+            self.emb_sd = vectors.std(axis=0) + 1e-6
+            std = (vectors - self.emb_mean) / self.emb_sd * self.emb_scale_factor
+            blocks.append(csr_matrix(std.astype(np.float64)))
+        self.X = csr_matrix(hstack(blocks).tocsr())
+        self.X_text = None
+        if vectors is not None:  # the same rows with the vector columns left out (the gate)
+            keep = self.n_text + self.n_rules
+            self.X_text = csr_matrix(
+                hstack([self.X[:, :keep], csr_matrix((self.X.shape[0], vectors.shape[1]))]).tocsr()
+            )
 
     def fit(self, idx: np.ndarray, C: float, weighting: str) -> _Fitted:
         """Softmax regression on rows `idx`, over the columns those rows use (the hashed space
@@ -145,6 +176,12 @@ class Fitter:
     def proba(self, fitted: _Fitted, idx: np.ndarray) -> np.ndarray:
         p = np.zeros((len(idx), len(CLASSES)))
         p[:, fitted.clf.classes_] = fitted.clf.predict_proba(self.X[idx][:, fitted.cols])
+        if self.X_text is None:
+            return p
+        p0 = np.zeros((len(idx), len(CLASSES)))
+        p0[:, fitted.clf.classes_] = fitted.clf.predict_proba(self.X_text[idx][:, fitted.cols])
+        below = 1.0 - p0[:, CLASSES.index("none")] < self.gate
+        p[below] = p0[below]
         return p
 
     def to_model(
@@ -161,17 +198,23 @@ class Fitter:
                 coef[k, fitted.cols] = clf.coef_[row]
                 bias[k] = clf.intercept_[row]
         scale = float(self.cfg.get("rule_scale", 1.0))
-        return HelpModel(
+        end = self.n_text + self.n_rules
+        model = HelpModel(
             version=version,
             featurizer=self.featurizer,
             W=coef[:, : self.n_text].T.copy(),
-            Wd=coef[:, self.n_text :].T.copy() * scale,
+            Wd=coef[:, self.n_text : end].T.copy() * scale,
             b=bias,
             idf=self.idf,
             thresholds=thresholds,
             meta=meta,
             rules=self.rules,
         )
+        if self.emb_mean is not None and self.emb_sd is not None:
+            model.We = coef[:, end:].T.copy() * self.emb_scale_factor
+            model.emb_mean, model.emb_scale = self.emb_mean, self.emb_sd
+            model.gate, model.encoder = self.gate, self.encoder
+        return model
 
 
 def _labels(probs: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
@@ -257,7 +300,16 @@ def build_fitter(
         idf = document_frequency_idf(featurizer.hashes(norm, toks))
     else:  # `labelled`: idf over the labelled posts only (quick; used by the tests)
         idf = document_frequency_idf(featurizer.hashes(data.texts, data.tokens))
-    return Fitter(data, featurizer, idf, cfg)
+    vectors, encoder = None, None
+    if (cfg.get("encoder") or {}).get("use"):
+        from nlp.encoder import Encoder
+        from nlp.predict import default_models_dir
+
+        folder = Path(cfg["encoder"].get("folder") or default_models_dir() / "encoder")
+        encoder = Encoder.load(folder)
+        progress(f"encoder {encoder.version}: embedding {len(data.texts)} labelled posts")
+        vectors = encoder.embed(data.texts)
+    return Fitter(data, featurizer, idf, cfg, vectors, encoder)
 
 
 def cross_validate(fitter: Fitter, cfg: dict, progress: Callable[[str], None]) -> dict[str, Any]:
@@ -359,7 +411,10 @@ def train_help(
             "thresholds": th,
             "inner_f1": round(inner, 3),
         }
-        model = fitter.to_model(clf, str(cfg["version"]), th, {"C": C, "weighting": weighting})
+        extra: dict[str, Any] = {"C": C, "weighting": weighting}
+        if cfg.get("encoder"):
+            extra["encoder_cfg"] = dict(cfg["encoder"])
+        model = fitter.to_model(clf, str(cfg["version"]), th, extra)
         model.save(out)
         shutil.copyfile(config_path, out / "config.yaml")
     else:

@@ -129,7 +129,9 @@ class Severity(_Strict):
     levels: dict[int, float] = Field(description="severity -> minimum score, e.g. {1: 0.75}")
     reach_posts_full: int = Field(200, ge=1, description="posts (plus reposts/10) for reach 1.0")
     velocity_ratio_full: float = Field(10.0, gt=1, description="burst ratio for velocity 1.0")
-    help_full: int = Field(10, ge=1, description="help requests for help urgency 1.0")
+    help_full: int = Field(
+        10, ge=1, description="help requests (+ public demands / 2) for help urgency 1.0"
+    )
     priority_regions: dict[str, float] = Field(
         default_factory=dict, description="admin-code prefix -> region weight 0-1"
     )

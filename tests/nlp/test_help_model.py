@@ -13,9 +13,9 @@ import pytest
 from analysis.text import normalize
 from nlp.errors import DatasetError, ModelNotFound
 from nlp.help import HelpClassifier
-from nlp.help_data import PoolPost, read_labels, strata
+from nlp.help_data import STRATA, PoolPost, read_labels, strata, union_weight
 from nlp.help_metrics import weighted_pr
-from nlp.help_model import CLASSES, HelpModel
+from nlp.help_model import CLASSES, HelpModel, RuleFeatures
 from nlp.help_train import (
     Fitter,
     _folds,
@@ -24,6 +24,7 @@ from nlp.help_train import (
     near_duplicate_groups,
     train_help,
 )
+from nlp.linear import softmax
 from nlp.predict import default_models_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,9 +38,10 @@ SHARED = next(
     ),
     REPO.parent / "shared" / "datasets",
 )
-# weighted F1 (help_request or public_demand vs none) the model must reach on held-out folds;
-# (0.33 measured); the rules it replaces score 0.17 on the same posts and weights
-ANY_F1_FLOOR = 0.28
+# weighted F1 (help_request or public_demand vs none) the model must reach on held-out folds
+# (help-linear-3 on 1,525 posts: 0.56 measured; help-linear-1's settings gave 0.33 on 903); the
+# rules it replaces score 0.27 on the same posts and weights
+ANY_F1_FLOOR = 0.48
 POSITIVE = [CLASSES.index("help_request"), CLASSES.index("public_demand")]
 
 
@@ -58,9 +60,9 @@ def test_fixture_holds_ids_and_labels_of_at_least_600_real_posts() -> None:
     rows = read_labels(LABELS)
     assert len(rows) >= 600
     assert len({r.key for r in rows}) == len(rows)
-    assert {r.stratum for r in rows} == {"rule_hit", "plea", "strong", "near_miss", "random"}
+    assert {r.stratum for r in rows} == set(STRATA)
     labels = [r.label for r in rows]
-    assert labels.count("help_request") >= 15 and labels.count("public_demand") >= 40
+    assert labels.count("help_request") >= 15 and labels.count("public_demand") >= 100
     assert all(r.weight >= 1.0 for r in rows)
     text = LABELS.read_text("utf-8")
     assert "text" not in text.splitlines()[4]  # header row: no text column
@@ -71,8 +73,9 @@ def test_model_beats_the_rules_on_held_out_real_posts(labelled, shipped: HelpMod
     """Grouped 5-fold CV with the shipped hyperparameters and thresholds (chosen by the inner
     loop of `tingfeng nlp train-help`), weighted by the sampling weights."""
     meta = json.loads((default_models_dir() / "help" / "meta.json").read_text("utf-8"))
-    cfg = {"class_weight": "balanced", "rule_scale": 1.0}
-    fitter = Fitter(labelled, shipped.featurizer, shipped.idf, cfg)  # type: ignore[arg-type]
+    cfg = {"class_weight": "balanced", "rule_scale": 1.0, "encoder": meta.get("encoder_cfg")}
+    vectors = shipped.encoder.embed(labelled.texts) if shipped.encoder else None
+    fitter = Fitter(labelled, shipped.featurizer, shipped.idf, cfg, vectors)  # type: ignore[arg-type]
     pred = np.zeros(len(labelled.y), dtype=int)
     for tr, te in _folds(labelled, np.arange(len(labelled.y)), 5, 20261202):
         clf = fitter.fit(tr, float(meta["C"]), str(meta["weighting"]))
@@ -125,6 +128,28 @@ def test_bad_label_rows_name_the_line(tmp_path: Path) -> None:
         read_labels(path)
 
 
+def test_union_weight_is_one_over_the_chance_of_either_round() -> None:
+    assert union_weight(1.0, 0.3) == 1.0
+    assert abs(union_weight(0.1, 0.0) - 10.0) < 1e-9
+    assert abs(union_weight(0.5, 0.5) - 1 / 0.75) < 1e-9
+
+
+def test_demand_patterns_need_every_part_outside_hashtags() -> None:
+    features = RuleFeatures(HelpClassifier.load(), patterns=True)
+    names = [n.removeprefix("pattern:") for n in features.names if n.startswith("pattern:")]
+    texts = [
+        normalize("我们这里口罩一个都买不到"),
+        normalize("一月份的工资还没发"),
+        normalize("#口罩买不到# 今天天气很好"),  # the parts only inside a hashtag
+        normalize("口罩日产量突破一亿只"),  # one part only
+    ]
+    got = features(texts)[:, -len(names) :]
+    fired = [{n for n, v in zip(names, row, strict=True) if v} for row in got]
+    assert "shortage_of_a_need" in fired[0] and "unpaid_wages" in fired[1]
+    assert fired[2] == set() and fired[3] == set()
+    assert len(RuleFeatures(HelpClassifier.load()).names) == len(features.names) - len(names)
+
+
 def test_near_duplicates_share_a_group() -> None:
     base = "美国的10艘医疗军舰已经开进纽约港，每艘船上有1000张病床，相当于一个雷神山医院"
     groups = near_duplicate_groups([base, base + "，厉害", "今天去超市买菜了，人很少"], 0.5)
@@ -167,3 +192,64 @@ def test_training_workflow_end_to_end_on_a_slice(tmp_path: Path) -> None:
     assert again["protocol"] == metrics["protocol"]
     assert again["shipped"]["thresholds"] == model.thresholds
     assert (out / "weights.npz").read_bytes() == weights
+
+
+def test_encoder_stage_embeds_only_posts_past_the_gate(tmp_path: Path) -> None:
+    """The optional encoder stage (off in the shipped config: it lost on the grouped CV) trains,
+    saves and loads with the shipped frozen encoder; at run time only posts whose text-only
+    P(positive) reaches the gate are embedded, the others keep the text-only probabilities."""
+    rows = read_labels(LABELS)
+    keep = [r for r in rows if r.label != "none"][:60] + [r for r in rows if r.label == "none"][:90]
+    labels = tmp_path / "labels.tsv"
+    lines = LABELS.read_text("utf-8").splitlines()
+    wanted = {r.key for r in keep}
+    body = [ln for ln in lines if ln.startswith("key\t") or ln.split("\t")[0] in wanted]
+    labels.write_text("\n".join(body) + "\n", encoding="utf-8")
+    config = tmp_path / "help_train.yaml"
+    config.write_text(
+        "version: help-enc-test\nseed: 1\nidf: labelled\n"
+        "features: {bits: 12, char_min: 1, char_max: 2, words: false}\n"
+        "grid: {C: [2.0], weighting: [none]}\nclass_weight: balanced\n"
+        "outer_folds: 2\ninner_folds: 2\nnear_duplicate_jaccard: 0.5\nbootstrap: 10\n"
+        "targets: {precision: 0.85, recall: 0.8, first_precision: 0.7, first_recall: 0.5}\n"
+        "encoder: {use: true, gate: 0.5, scale: 0.1}\npatterns: true\n",
+        encoding="utf-8",
+    )
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "encoder").symlink_to(default_models_dir() / "encoder", target_is_directory=True)
+    train_help(SHARED, models / "help", config=config, labels=labels, evaluate=False)
+    model = HelpModel.load(models / "help")
+    assert model.We is not None and model.encoder is not None and model.gate == 0.5
+    assert model._rules().names[-1].startswith("pattern:")  # loaded with the pattern features
+    texts = [
+        normalize("求助！我爸发烧一周了，社区让等，医院说没有床位，谁能帮帮我们"),
+        normalize("今天天气很好，出去散步了"),
+        normalize("小区封了半个月没人送菜，物业电话打不通，社区也不管"),
+    ]
+    probs = model.predict_proba(texts)
+    assert model.routed[1] == 3
+    # the text-only part: the same model without its encoder stage
+    text_only = HelpModel(
+        model.version,
+        model.featurizer,
+        model.W,
+        model.Wd,
+        model.b,
+        model.idf,
+        model.thresholds,
+        rules=model.rules,
+    )
+    base = text_only.predict_proba(texts)
+    past = 1.0 - base[:, CLASSES.index("none")] >= 0.5
+    assert model.routed[0] == int(past.sum())
+    assert past.any() and not past.all(), base  # the plea goes to the encoder, the weather not
+    assert np.allclose(probs[~past], base[~past])
+    vectors = model.encoder.embed([t for t, p in zip(texts, past, strict=True) if p])
+    z = np.log(base[past]) + model.embedding_logits(vectors)
+    assert np.allclose(probs[past], softmax(z), atol=1e-4)
+    meta = json.loads((models / "help" / "meta.json").read_text("utf-8"))
+    meta["encoder_stage"]["encoder"] = "another-encoder"
+    (models / "help" / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ModelNotFound, match="train-help"):
+        HelpModel.load(models / "help")

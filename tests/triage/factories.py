@@ -165,3 +165,28 @@ def help_cluster(settings: Settings, now: datetime, topic_id: str = "topic-help"
         )
         for i, text in enumerate(texts)
     ]
+
+
+def demand_cluster(settings: Settings, now: datetime, topic_id: str = "topic-demand") -> list[Post]:
+    """Public demands (群众集中诉求) from one district (江岸区), no help request among them: the
+    help model labels such posts `public_demand`."""
+    texts = [
+        "江岸区我们小区封了一周，没人送菜，物业电话打不通，希望社区管管",
+        "江岸区小区不让快递进，团购的菜放在门口三天没人发，请有关部门重视",
+        "江岸区发热门诊排不上号，社区只让在家等，到底谁来管",
+        "江岸区超市全关了，老人买不到菜，请街道想想办法",
+    ]
+    return [
+        make_post(
+            settings,
+            f"demand-{topic_id}-{i}",
+            text,
+            created_at=now - timedelta(minutes=30 - 5 * i),
+            topic_id=topic_id,
+            demand=True,
+            emotion="angry",
+            place=JIANGAN,
+            reposts=5,
+        )
+        for i, text in enumerate(texts)
+    ]

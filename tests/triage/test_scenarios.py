@@ -13,6 +13,7 @@ from store.records import Alert, AuditEvent, Incident, Notification
 from tests.smtp import SmtpRecorder
 from tests.triage.factories import (
     Place,
+    demand_cluster,
     help_cluster,
     make_topic,
     rumor_wave,
@@ -117,6 +118,28 @@ def test_help_cluster_goes_to_its_district_on_the_shorter_clock(
     assert district.severity == 2
     help_component = next(c for c in district.severity_components if c.name == "help")
     assert "4 help requests" in help_component.why
+
+
+def test_public_demands_alone_open_a_demand_incident_routed_like_help(
+    store: Store, settings: Settings, now: datetime
+) -> None:
+    posts = demand_cluster(settings, now, "topic-demand-jiangan")
+    write(store, posts, [make_topic("topic-demand-jiangan", "江岸区小区诉求", posts, now=now)])
+    TriageJob(store, playbook_path=None, notifier=None).run_once(now)
+
+    incident = store.get("incidents", topic_incident_id("topic-demand-jiangan"), Incident)
+    assert incident is not None
+    assert (incident.category, incident.jurisdiction, incident.team) == (
+        "public_demand",
+        "420102",
+        "jiangan-district",
+    )
+    assert incident.playbook_rule == "help-jiangan"
+    assert incident.reply_template == "help_response"
+    help_component = next(c for c in incident.severity_components if c.name == "help")
+    assert "0 help requests" in help_component.why
+    assert "4 public demands" in help_component.why
+    assert help_component.value == 4 * 0.5 / 8  # demands count half a help request each
 
 
 def test_sla_breach_escalates_and_notifies_once(
