@@ -4,13 +4,13 @@ Models load once (lazily, per task) and texts are scored in batches. Enrichment,
 `tingfeng nlp predict` CLI and the API use this same code path.
 
 Tasks:
-- `rumor`: non-rumor / rumor, calibrated P(rumor) (text only); when an encoder head is shipped
-  (`nlp/models/rumor_encoder/` over the int8 encoder in `nlp/models/encoder/`), posts whose
-  linear P(rumor) falls in the head's band also get the encoder's probability, combined by the
-  weight in its meta.json: this is the default path (enrichment, `nlp predict`, the bench);
-  with TINGFENG_NLP_CASCADE on and a transformer stage
-  shipped (`nlp/models/rumor_transformer/model.onnx`), the cascade of `nlp.transformer.cascade`:
-  posts the linear model is unsure about (P(rumor) in the band of its meta.json) also go to it;
+- `rumor`: non-rumor / rumor, calibrated P(rumor) (text only). The default path (enrichment,
+  `nlp predict`, the bench) is the cascade of `nlp.transformer.cascade`: the linear model scores
+  every post, and posts it is unsure about (P(rumor) in the band of the transformer's
+  meta.json) also go to the shipped fine-tuned transformer (`nlp/models/rumor_transformer/`,
+  int8 ONNX); `cascade=False` (TINGFENG_NLP_CASCADE=false) keeps the linear model alone. An
+  encoder head, when one is trained (`tingfeng nlp train-encoder`, `nlp/models/rumor_encoder/`
+  over the frozen encoder in `nlp/models/encoder/`), is combined the same way on its own band;
 - `rumor_context`: the same from text + earliest reposts/comments (`context` list);
 - `emotion`: neutral / happy / angry / sad / fear / surprise;
 - `polarity`: positive / neutral / negative, the emotion probabilities summed;
@@ -64,7 +64,7 @@ class Predictor:
         *,
         batch_size: int = 512,
         band: Band | None = None,
-        cascade: bool = False,
+        cascade: bool = True,
     ) -> None:
         self.models_dir = models_dir or default_models_dir()
         self.batch_size = batch_size
@@ -82,7 +82,7 @@ class Predictor:
     @classmethod
     def from_settings(cls, settings: Settings) -> Predictor:
         """The predictor `tingfeng run`, `demo` and `nlp enrich` use: shipped models, and the
-        transformer cascade only when TINGFENG_NLP_CASCADE is on."""
+        transformer cascade unless TINGFENG_NLP_CASCADE is off."""
         return cls(settings.nlp_models_dir, cascade=settings.nlp_cascade)
 
     # -- models -------------------------------------------------------------------------

@@ -201,9 +201,10 @@ class Settings(BaseSettings):
         "(any Chinese BERT-style checkpoint); unset: the config's base_model.",
     )
     nlp_cascade: bool = Field(
-        False,
-        description="Send posts the linear rumor model is unsure about to the shipped "
-        "transformer too (about half the speed; gain on the test split not significant).",
+        True,
+        description="Send posts the linear rumor model is unsure about (P(rumor) in the band of "
+        "nlp/models/rumor_transformer/meta.json) to the shipped fine-tuned transformer too "
+        "(the default path, chosen on the cross-source table); false: the linear model alone.",
     )
     enrich_interval_seconds: float = Field(
         3,

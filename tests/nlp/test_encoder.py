@@ -1,6 +1,7 @@
-"""The shipped encoder stage: the int8 encoder and the rumor head load without torch, posts in
-the head's band (and only those) get the combined probability, and `tingfeng nlp predict` gives
-exactly what enrichment writes (one default path)."""
+"""The encoder stage: the shipped int8 encoder loads and embeds without torch, a rumor head
+(`tingfeng nlp train-encoder` writes one; none ships since the fine-tuned transformer won the
+cross-source table) combines only the posts in its band, and `tingfeng nlp predict` gives exactly
+what enrichment writes (one default path)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from analysis.text import normalize, segment
 from cli.main import app
 from nlp.encoder import Encoder, EncoderHead, has_encoder, has_head
 from nlp.enrich import ClassifyStep
+from nlp.linear import Calibration
 from nlp.predict import Predictor, default_models_dir
 from store.records import Post, make_id
 
@@ -31,11 +33,33 @@ TEXTS = [
 ]
 
 
-def test_shipped_encoder_and_head_load_and_embed() -> None:
+def _head(encoder: Encoder, folder: Path) -> EncoderHead:
+    """A head over the shipped encoder whose weights favour the first two texts' direction."""
+    vectors = encoder.embed([normalize(t) for t in TEXTS])
+    mean, scale = vectors.mean(axis=0), vectors.std(axis=0) + 1e-6
+    z = (vectors - mean) / scale
+    w = (z[0] + z[5] - z[1] - z[7])[:, None] / encoder.dim
+    head = EncoderHead(
+        task="rumor",
+        version="rumor-enc-test",
+        classes=["non-rumor", "rumor"],
+        W=w.astype(np.float32),
+        b=np.zeros(1, dtype=np.float32),
+        mean=mean,
+        scale=scale,
+        calibration=Calibration("platt", a=1.0, c=0.0),
+        meta={"combine": {"low": 0.4, "high": 0.6, "weight": 0.5}, "encoder": encoder.version},
+    )
+    head.save(folder)
+    return EncoderHead.load(folder)
+
+
+def test_shipped_encoder_embeds_and_a_head_scores_its_vectors(tmp_path: Path) -> None:
     models = default_models_dir()
-    assert has_encoder(models / "encoder") and has_head(models / "rumor_encoder")
+    assert has_encoder(models / "encoder")
+    assert not has_head(models / "rumor_encoder")  # superseded by the transformer stage
     encoder = Encoder.load(models / "encoder")
-    head = EncoderHead.load(models / "rumor_encoder")
+    head = _head(encoder, tmp_path / "rumor_encoder")
     vectors = encoder.embed([normalize(t) for t in TEXTS])
     assert vectors.shape == (len(TEXTS), encoder.dim) and np.isfinite(vectors).all()
     again = encoder.embed([normalize(TEXTS[3]), normalize(TEXTS[0])])  # other batch, other order
@@ -52,11 +76,12 @@ def test_shipped_encoder_and_head_load_and_embed() -> None:
 
 def test_only_posts_in_the_band_are_combined(tmp_path: Path) -> None:
     linear_only = tmp_path / "models"
-    shutil.copytree(
-        default_models_dir(), linear_only, ignore=shutil.ignore_patterns("rumor_encoder")
-    )
-    base = Predictor(linear_only).predict("rumor", TEXTS)
-    full = Predictor()
+    shutil.copytree(default_models_dir(), linear_only)
+    with_head = tmp_path / "with_head"
+    shutil.copytree(default_models_dir(), with_head)
+    _head(Encoder.load(with_head / "encoder"), with_head / "rumor_encoder")
+    base = Predictor(linear_only, cascade=False).predict("rumor", TEXTS)
+    full = Predictor(with_head, cascade=False)
     out = full.predict("rumor", TEXTS)
     head = full.head("rumor")
     assert head is not None
