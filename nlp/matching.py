@@ -370,12 +370,21 @@ def top_k(scores: np.ndarray, k: int) -> list[_Candidates]:
     if k <= 0 or n_cols == 0:
         return [(np.zeros(0, np.intp), np.zeros(0, np.float32)) for _ in range(n_rows)]
     blocks = n_cols // TOP_K_BLOCK
+    width = blocks * TOP_K_BLOCK
     if blocks > k:
-        maxima = scores[:, : blocks * TOP_K_BLOCK].reshape(n_rows, blocks, TOP_K_BLOCK).max(axis=2)
+        tiled = scores[:, :width].reshape(n_rows, blocks, TOP_K_BLOCK)
+        maxima = tiled.max(axis=2)
         floor = np.partition(maxima, blocks - k, axis=1)[:, blocks - k]
+        # only blocks whose maximum reaches the floor can hold a score above it
+        block_rows, block_ids = np.nonzero(maxima >= floor[:, None])
+        inside = tiled[block_rows, block_ids]
+        at, offset = np.nonzero((inside >= floor[block_rows, None]) & (inside > 0))
+        tail = scores[:, width:]
+        tail_rows, tail_cols = np.nonzero((tail >= floor[:, None]) & (tail > 0))
+        rows = np.concatenate([block_rows[at], tail_rows])
+        cols = np.concatenate([block_ids[at] * TOP_K_BLOCK + offset, tail_cols + width])
     else:
-        floor = np.zeros(n_rows, dtype=scores.dtype)
-    rows, cols = np.nonzero((scores >= floor[:, None]) & (scores > 0))
+        rows, cols = np.nonzero(scores > 0)
     values = scores[rows, cols]
     order = np.lexsort((cols, -values, rows))
     rows, cols, values = rows[order], cols[order], values[order]
