@@ -238,7 +238,13 @@ class ClaimIndex:
         known = vocab[at] == keys if len(vocab) else np.zeros(len(keys), dtype=bool)
         idf = np.where(known, self._gram_idf[at] if len(vocab) else 0.0, self._unknown_idf)
         weight = np.bincount(doc, weights=idf, minlength=len(texts))
-        pairs = doc[known] * len(vocab) + at[known]  # (text, n-gram id), ascending
+        # which texts have which claim n-gram: a (text x n-grams of these texts) table, and
+        # each vocabulary id's column in it (-1: no text here has that n-gram)
+        ids, column = np.unique(at[known], return_inverse=True)
+        slot = np.full(len(vocab), -1, dtype=np.int32)
+        slot[ids] = np.arange(len(ids))
+        present = np.zeros((len(texts), len(ids)), dtype=bool)
+        present[doc[known], column] = True
         # the candidates' n-grams, looked up among their text's
         rows = np.repeat(np.arange(len(cands)), [len(d) for d, _ in cands])
         docs = np.concatenate([d for d, _ in cands]) if cands else np.zeros(0, np.intp)
@@ -248,11 +254,9 @@ class ClaimIndex:
         grams = self._gram_ids[
             np.arange(len(seg)) - np.repeat(offsets - self._gram_ptr[docs], lens)
         ]
-        wanted = rows[seg] * len(vocab) + grams
-        if len(pairs):
-            found = pairs[np.minimum(np.searchsorted(pairs, wanted), len(pairs) - 1)] == wanted
-        else:
-            found = np.zeros(len(wanted), dtype=bool)
+        col = slot[grams]
+        found = col >= 0
+        found[found] = present[rows[seg[found]], col[found]]
         shared = np.bincount(
             seg, weights=np.where(found, self._gram_idf[grams], 0.0), minlength=len(docs)
         )
