@@ -54,10 +54,9 @@ class Features:
         k = weights.shape[1]
         rows = np.repeat(np.arange(n), np.diff(self.indptr))
         contrib = weights[self.indices].astype(np.float64) * self.data[:, None]
-        out = np.empty((n, k), dtype=np.float64)
-        for j in range(k):
-            out[:, j] = np.bincount(rows, weights=contrib[:, j], minlength=n)
-        return out
+        # one pass: cell (row, j) sums its terms in the same order as a per-column pass
+        cells = (rows[:, None] * k + np.arange(k)).ravel()
+        return np.bincount(cells, weights=contrib.ravel(), minlength=n * k).reshape(n, k)
 
 
 @dataclass(frozen=True)
@@ -102,9 +101,12 @@ class Featurizer:
             doc_parts.append(doc)
         all_idx = np.concatenate(idx_parts) if idx_parts else np.zeros(0, np.int64)
         all_doc = np.concatenate(doc_parts) if doc_parts else np.zeros(0, np.int64)
-        # count (doc, feature) pairs: sort by a combined key
+        # count (doc, feature) pairs: sort by a combined key (32 bits when it fits: faster)
         key = all_doc * self.n_features + all_idx
+        if len(texts) * self.n_features < 2**31:
+            key = key.astype(np.int32)
         uniq, counts = np.unique(key, return_counts=True)
+        uniq = uniq.astype(np.int64)
         rows = uniq // self.n_features
         cols = uniq % self.n_features
         indptr = np.zeros(len(texts) + 1, dtype=np.int64)
