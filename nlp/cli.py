@@ -77,7 +77,7 @@ def _evaluate(task, cfg, model, data_dir, folder, command, data=None, cross=True
         if data is None:
             say("loading data")
             data = load_task_data(cfg, data_dir)
-        metrics["cross_source"] = cross_source(cfg, data, data_dir, progress=say)
+        metrics["cross_source"] = cross_source(cfg, data, data_dir, progress=say, trained=model)
         _print_cross_source(task, model.version, metrics["cross_source"])
     write_metrics(metrics, folder)
     write_card(cfg, metrics, folder, command)
@@ -118,6 +118,27 @@ def _print_cross_source(task: str, version: str, cs: dict) -> None:  # type: ign
                     if pc["support"]
                 ),
             )
+    hand = cs.get("hand_labelled", {})
+    rows = [
+        (f"{hand.get('title')}: without {family}", r["hand_labelled"])
+        for family, r in cs["families"].items()
+        if "hand_labelled" in r
+    ]
+    if "trained" in hand:
+        rows.append((f"{hand['title']}: {hand['trained']['version']}", hand["trained"]["test"]))
+    for name, m in rows:
+        table.add_row(
+            name,
+            str(m["n"]),
+            f"{m['accuracy']['value']:.4f}",
+            f"{m['macro_f1']['value']:.4f} {m['macro_f1']['ci95']}",
+            "",
+            " ".join(
+                f"{c} {pc['precision']['value']:.2f}/{pc['recall']['value']:.2f}"
+                for c, pc in m["per_class"].items()
+                if pc["support"]
+            ),
+        )
     Console().print(table)
 
 

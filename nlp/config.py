@@ -59,15 +59,25 @@ class FeatureConfig(BaseModel):
         description="remove source signatures (bracketed headers, 转发微博, hashtags, "
         "sign-offs) before featurizing, at train and run time",
     )
+    mask_topic_of: str | None = Field(
+        None,
+        description="dataset whose topic words are masked: features whose document frequency "
+        "there is >= mask_ratio x their frequency in the other training data get idf 0",
+    )
+    mask_ratio: float = Field(5.0, gt=1)
+    mask_min_df: float = Field(
+        0.002, ge=0, description="masked features occur in at least this share of its posts"
+    )
 
 
 class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["logreg", "svm", "sgd_log", "masked_softmax"] = Field(
+    kind: Literal["logreg", "svm", "sgd_log", "masked_softmax", "masked_svm"] = Field(
         "logreg",
-        description="LogisticRegression (lbfgs), LinearSVC, SGD with log loss, or a softmax "
-        "whose loss compares only the classes each source dataset can express",
+        description="LogisticRegression (lbfgs), LinearSVC, SGD with log loss, a softmax "
+        "whose loss compares only the classes each source dataset can express, or one-vs-rest "
+        "SVMs where each class's SVM sees only the sources that can express that class",
     )
     C: float = Field(10.0, gt=0)
     class_weight: Literal["balanced"] | None = None
@@ -108,6 +118,17 @@ class PriorConfig(BaseModel):
     )
 
 
+class HandLabelledConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    labels: str = Field(
+        description="ids + labels TSV of hand-labelled posts (relative to the repository root); "
+        "texts are read from the shared datasets"
+    )
+    title: str = Field("hand-labelled posts", description="row name in the cross-source table")
+    note: str = Field("", description="how the set was used in model selection (for the card)")
+
+
 class TaskConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -135,6 +156,11 @@ class TaskConfig(BaseModel):
     )
     prior_correction: PriorConfig | None = Field(
         None, description="EM re-estimation of class priors on unlabeled deployment posts"
+    )
+    hand_labelled: HandLabelledConfig | None = Field(
+        None,
+        description="hand-labelled test posts (never trained on) scored by every cross-source "
+        "fold's model and by the trained model",
     )
     intended_use: str = ""
     limits: list[str] = Field(default_factory=list)

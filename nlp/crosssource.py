@@ -14,6 +14,12 @@ ECE of the top score (and of P(positive) for binary tasks); the summary holds th
 worst family. With `prior_correction` in the config (emotion), every fold also re-estimates the
 class priors by EM on the unlabeled deployment-like set and reports both rows.
 
+With `hand_labelled` in the config (emotion: epidemic-era posts labelled by hand, see
+nlp/emotion_epidemic.py), every fold's model and the trained model score those posts too
+(macro-F1, per-class P/R with bootstrap 95% intervals): no labelled source set has neutral
+epidemic posts, so only this row sees a model that calls epidemic posts fearful. The EM stream
+leaves those posts out.
+
     tingfeng nlp evaluate rumor --protocol cross-source
 """
 
@@ -29,8 +35,9 @@ import numpy as np
 
 from analysis.text import normalize, segment
 from nlp.config import TaskConfig
-from nlp.data import load_dataset
+from nlp.data import DedupReport, TaskExample, load_dataset
 from nlp.evaluate import label_metrics, predict_data
+from nlp.linear import LinearModel
 from nlp.metrics import classification_metrics
 from nlp.priors import adjust, em_priors
 from nlp.signatures import strip_signatures
@@ -99,11 +106,43 @@ def fold_metrics(
     return out
 
 
+def _tokens(config: TaskConfig, texts: list[str]) -> list[list[str]]:
+    return [segment(t) for t in texts] if config.features.words else [[] for _ in texts]
+
+
+def hand_labelled_data(config: TaskConfig, root: Path | None) -> TaskData | None:
+    """The config's hand-labelled test posts joined with their texts (None without them)."""
+    if config.hand_labelled is None or root is None:
+        return None
+    from nlp.emotion_epidemic import attach_texts, labels_path, read_labels
+
+    rows = attach_texts(read_labels(labels_path(config.hand_labelled.labels)), root)
+    texts = [r.text for r in rows]
+    if config.features.strip_signatures:
+        texts = [strip_signatures(t) for t in texts]
+    examples = [
+        TaskExample(t, r.label, [r.dataset], [r.id], "test")
+        for t, r in zip(texts, rows, strict=True)
+    ]
+    empty = ["" for _ in texts]
+    return TaskData(examples, _tokens(config, texts), empty, [[] for _ in texts], DedupReport())
+
+
+def hand_labelled_metrics(config: TaskConfig, part: TaskData, probs: np.ndarray) -> dict[str, Any]:
+    from nlp.emotion_epidemic import score
+
+    return score(config.classes, [e.label for e in part.examples], probs)
+
+
 def unlabeled_texts(config: TaskConfig, root: Path) -> tuple[list[str], list[list[str]]]:
-    """Normalized texts (and tokens) of the config's unlabeled prior-estimation set."""
+    """Normalized texts (and tokens) of the config's unlabeled prior-estimation set (without
+    the hand-labelled test posts)."""
     assert config.prior_correction is not None
     texts = []
     seen: set[str] = set()
+    hand = hand_labelled_data(config, root)
+    if hand is not None:
+        seen.update(e.text for e in hand.examples)
     for ex in load_dataset(root, config.prior_correction.unlabeled):
         t = normalize(ex.text)
         if t and t not in seen:
@@ -111,8 +150,7 @@ def unlabeled_texts(config: TaskConfig, root: Path) -> tuple[list[str], list[lis
             texts.append(t)
     if config.features.strip_signatures:
         texts = [strip_signatures(t) for t in texts]
-    tokens = [segment(t) for t in texts] if config.features.words else [[] for _ in texts]
-    return texts, tokens
+    return texts, _tokens(config, texts)
 
 
 def _shares(classes: list[str], probs: np.ndarray) -> dict[str, float]:
@@ -127,14 +165,15 @@ def cross_source(
     *,
     fitter: Fitter = linear_fitter,
     progress: Callable[[str], None] | None = None,
+    trained: LinearModel | None = None,
 ) -> dict[str, Any]:
-    """The leave-one-family-out table (see the module docstring)."""
+    """The leave-one-family-out table (see the module docstring); `trained` (the model being
+    evaluated) also scores the hand-labelled posts."""
     say = progress or (lambda _m: None)
     unlabeled: TaskData | None = None
+    hand = hand_labelled_data(config, root)
     if config.prior_correction is not None and root is not None:
         texts, tokens = unlabeled_texts(config, root)
-        from nlp.data import TaskExample
-
         unlabeled = TaskData(
             [TaskExample(t, "", [config.prior_correction.unlabeled], []) for t in texts],
             tokens,
@@ -155,6 +194,9 @@ def cross_source(
             "n_train": int(fold.train.sum()),
             "test": fold_metrics(config, test, probs, held),
         }
+        hand_probs = score(hand) if hand is not None else None
+        if hand is not None and hand_probs is not None:
+            row["hand_labelled"] = hand_labelled_metrics(config, hand, hand_probs)
         if unlabeled is not None and config.prior_correction is not None:
             dev_probs = score(data.subset(fold.dev))
             train_priors = dev_probs.mean(axis=0)
@@ -192,7 +234,25 @@ def cross_source(
                 "stream_top_label_share_after": _shares(config.classes, adjust(stream, ratio)),
                 "test": fold_metrics(config, test, adjust(probs, ratio), held),
             }
+            if hand is not None and hand_probs is not None:
+                row["prior_correction"]["hand_labelled"] = hand_labelled_metrics(
+                    config, hand, adjust(hand_probs, ratio)
+                )
         result["families"][fold.family] = row
+    if hand is not None and config.hand_labelled is not None:
+        result["hand_labelled"] = {
+            "title": config.hand_labelled.title,
+            "labels": config.hand_labelled.labels,
+            "n": len(hand.examples),
+        }
+        if trained is not None:
+            say(f"scoring {trained.version} on {config.hand_labelled.title}")
+            order = [trained.classes.index(c) for c in config.classes]
+            probs = predict_data(trained, hand)[:, order]
+            result["hand_labelled"]["trained"] = {
+                "version": trained.version,
+                "test": hand_labelled_metrics(config, hand, probs),
+            }
     f1s = [r["test"]["macro_f1"] for r in result["families"].values()]
     result["summary"] = {
         "mean_macro_f1": round(float(np.mean(f1s)), 4),

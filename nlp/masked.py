@@ -90,3 +90,44 @@ def fit_masked_softmax(
     theta0 = np.zeros(d * k + k)
     res = minimize(objective, theta0, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
     return res.x[: d * k].reshape(d, k), res.x[d * k :]
+
+
+def fit_masked_ovr_svm(
+    X,  # type: ignore[no-untyped-def]  # scipy sparse (n x d)
+    y: np.ndarray,
+    allowed: np.ndarray,
+    *,
+    C: float = 1.0,
+    balanced: bool = True,
+    sample_weight: np.ndarray | None = None,
+    max_iter: int = 1000,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(W (d x k), b (k)) of one linear SVM per class (class vs rest, like LinearSVC), where the
+    SVM of class c sees only the examples whose source can express c: an nlpcc2020 post (no
+    neutral class) is never a negative example of neutral, so epidemic words do not learn
+    "not neutral". Same cost as LinearSVC. `balanced` weights each class's positives by
+    n / (k * n_c) (LinearSVC's class_weight="balanced"; negatives keep weight 1)."""
+    from sklearn.svm import LinearSVC
+
+    n, d = X.shape
+    k = allowed.shape[1]
+    if not allowed[np.arange(n), y].all():
+        raise ValueError("an example's gold class is not among its allowed classes")
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    counts = np.bincount(y, minlength=k)
+    present = counts > 0
+    W = np.zeros((d, k))
+    b = np.full(k, -30.0)  # a class no training example has never wins
+    for c in np.flatnonzero(present):
+        rows = np.flatnonzero(allowed[:, c])
+        target = (y[rows] == c).astype(int)
+        if target.min() == target.max():
+            continue
+        pos = n / (int(present.sum()) * counts[c]) if balanced else 1.0
+        weight = w[rows] * np.where(target == 1, pos, 1.0)
+        svm = LinearSVC(C=C, max_iter=max_iter, random_state=seed)
+        svm.fit(X[rows], target, sample_weight=weight)
+        W[:, c] = svm.coef_[0]
+        b[c] = svm.intercept_[0]
+    return W, b

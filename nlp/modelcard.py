@@ -40,6 +40,12 @@ def render_card(config: TaskConfig, metrics: dict[str, Any], folder: Path, comma
         f"class_weight={config.model.class_weight}"
         + (", classes balanced inside each source" if config.data.balance == "per_source" else "")
         + (", source signatures stripped" if config.features.strip_signatures else "")
+        + (
+            f", topic features of {config.features.mask_topic_of} masked (idf 0: "
+            f">= {config.features.mask_ratio:g}x as frequent there as elsewhere)"
+            if config.features.mask_topic_of
+            else ""
+        )
         + f"); calibration: {config.calibration.method} "
         f"on the dev split. Runs with numpy only. Size on disk: {_size(folder)}."
         + (
@@ -203,15 +209,69 @@ def cross_source_lines(config: TaskConfig, cs: dict[str, Any] | None) -> list[st
                     f"{family}, EM priors (own texts)", r["prior_correction_left_out_texts"]["test"]
                 )
             )
+    lines += hand_labelled_rows(cs)
     summary = cs.get("summary", {})
     lines += [
         "",
+        *hand_labelled_notes(config, cs),
         f"Mean macro-F1 over left-out families {_fmt(summary.get('mean_macro_f1'))}, worst "
         f"{_fmt(summary.get('min_macro_f1'))}. Macro-F1 is over the classes the left-out family "
         "has; ECE is the expected calibration error of the top score.",
         "",
     ]
     return lines
+
+
+def _ci(cell: dict[str, Any]) -> str:
+    lo, hi = cell["ci95"]
+    return f"{cell['value']:.3f} [{lo:.2f}, {hi:.2f}]"
+
+
+def _hand_row(name: str, m: dict[str, Any]) -> str:
+    pcs = ", ".join(
+        f"{c} {pc['precision']['value']:.2f}/{pc['recall']['value']:.2f}"
+        for c, pc in m["per_class"].items()
+        if pc["support"] or pc["predicted"]
+    )
+    return f"| {name} | {m['n']} | {_ci(m['accuracy'])} | {_ci(m['macro_f1'])} | | {pcs} |"
+
+
+def hand_labelled_rows(cs: dict[str, Any]) -> list[str]:
+    """Rows of the hand-labelled posts (every fold's model, the trained model) for the first
+    table: never trained on; 95% bootstrap intervals in brackets."""
+    hand = cs.get("hand_labelled")
+    if not hand:
+        return []
+    title = hand["title"]
+    out = []
+    for family, r in cs["families"].items():
+        if "hand_labelled" in r:
+            out.append(_hand_row(f"{title}: model trained without {family}", r["hand_labelled"]))
+        if "hand_labelled" in r.get("prior_correction", {}):
+            out.append(
+                _hand_row(
+                    f"{title}: without {family}, EM priors (stream)",
+                    r["prior_correction"]["hand_labelled"],
+                )
+            )
+    if "trained" in hand:
+        out.append(_hand_row(f"**{title}: {hand['trained']['version']}**", hand["trained"]["test"]))
+    return out
+
+
+def hand_labelled_notes(config: TaskConfig, cs: dict[str, Any]) -> list[str]:
+    hand = cs.get("hand_labelled")
+    if not hand or "trained" not in hand:
+        return []
+    m = hand["trained"]["test"]
+    note = config.hand_labelled.note if config.hand_labelled else ""
+    return [
+        f"{hand['title']} (`{hand['labels']}`, n={hand['n']}; never trained on): "
+        f"{hand['trained']['version']} fear precision {_ci(m['fear_precision'])}, "
+        f"neutral recall {_ci(m['neutral_recall'])}; accuracy and macro-F1 (over the classes "
+        f"present) with 95% bootstrap intervals. {note}".rstrip(),
+        "",
+    ]
 
 
 def write_card(config: TaskConfig, metrics: dict[str, Any], folder: Path, command: str) -> Path:

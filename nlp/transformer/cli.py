@@ -74,6 +74,13 @@ def train_transformer(
     out: Annotated[
         Path | None, typer.Option(help="model folder (default: nlp/models/TASK_transformer)")
     ] = None,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="what decides shipping: cross-source (one fine-tune per left-out source "
+            "family, then the final one) or in-domain (the fixed test split only)"
+        ),
+    ] = "cross-source",
 ) -> None:
     """Fine-tune the transformer stage, export ONNX (fp32 + int8), measure it alone and in the
     cascade on the linear model's test split; ship the weights only if the cascade is better.
@@ -86,7 +93,12 @@ def train_transformer(
     cfg, path = _config(task, config)
     base = base_model or _base_model_setting() or Path(cfg.base_model)
     folder = out or default_models_dir() / f"{task}_transformer"
+    if protocol not in ("cross-source", "in-domain"):
+        console.print(f"--protocol {protocol!r}: choose cross-source or in-domain")
+        raise typer.Exit(2)
     command = f"tingfeng nlp train-transformer {task} --data {data} --base-model {cfg.base_model}"
+    if protocol != "cross-source":
+        command += f" --protocol {protocol}"
     if config:
         command += f" --config {config}"
     metrics = run(
@@ -98,11 +110,14 @@ def train_transformer(
         default_models_dir() / cfg.linear,
         command,
         progress=lambda m: console.print(f"  {m}"),
+        protocol=protocol,
     )
+    from nlp.transformer.modelcard import decision_numbers
+
     d = metrics["decision"]
     Console().print(
-        f"linear {d['linear']['accuracy']:.4f} acc / {d['linear']['macro_f1']:.4f} F1; cascade "
-        f"{d['cascade']['accuracy']:.4f} / {d['cascade']['macro_f1']:.4f}; "
+        decision_numbers(d)
+        + "; "
         + ("shipped to " + str(folder) if d["ship"] else "NOT shipped (not better)")
     )
 

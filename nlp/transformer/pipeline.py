@@ -2,8 +2,9 @@
 
 The folder gets `metrics.json`, `model_card.md`, `config.yaml` always; `model.onnx`,
 `tokenizer.json` and `meta.json` only when the cascade measures better than the linear model
-alone on the test split (accuracy and macro-F1 not lower, one of them higher): weights that
-measure worse are never shipped. Needs the `train` extra.
+alone on the cross-source protocol (`nlp.transformer.crosssource.decide`; with
+`--protocol in-domain`, on the test split): weights that measure worse are never shipped.
+Needs the `train` extra.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from nlp.linear import LinearModel
 from nlp.train import TaskData
 from nlp.transformer.cascade import Band, cascade_probabilities
 from nlp.transformer.config import TransformerConfig
+from nlp.transformer.crosssource import cross_source_table, decide
 from nlp.transformer.measure import (
     cascade_table,
     changes,
@@ -56,15 +58,31 @@ def train_transformer(
     linear_dir: Path,
     command: str,
     progress: Progress | None = None,
+    *,
+    protocol: str = "cross-source",
 ) -> dict[str, Any]:
     say = progress or (lambda _m: None)
     linear_cfg = load_config(default_config_path(config.linear))
     say("loading the linear task's data and split")
     data, classes, splits = training_examples(config, root, linear_cfg)
+    table = None
+    if protocol == "cross-source":
+        table = cross_source_table(config, linear_cfg, data, base, say)
     say(f"fine-tuning on {len(splits['train'].texts)} examples")
     model, _tok = fine_tune(config, base, splits, len(classes), progress=say)
     return measure_and_ship(
-        config, config_path, data, classes, splits, model, base, out_dir, linear_dir, command, say
+        config,
+        config_path,
+        data,
+        classes,
+        splits,
+        model,
+        base,
+        out_dir,
+        linear_dir,
+        command,
+        say,
+        cross_source=table,
     )
 
 
@@ -80,8 +98,11 @@ def measure_and_ship(
     linear_dir: Path,
     command: str,
     say: Progress,
+    *,
+    cross_source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Export the fine-tuned `model`, measure every variant alone and in the cascade, decide."""
+    """Export the fine-tuned `model`, measure every variant alone and in the cascade on the
+    test split, decide (on the `cross_source` table when given)."""
     linear_cfg = load_config(default_config_path(config.linear))
     linear = LinearModel.load(linear_dir)
     positive = classes.index(linear_cfg.positive) if linear_cfg.positive else len(classes) - 1
@@ -162,7 +183,11 @@ def measure_and_ship(
                 f"{name}: cascade test accuracy {metrics['variants'][name]['cascade']['test']['all']['accuracy']:.4f}"
             )
         shipped = "int8" if config.quantize else "fp32"
-        decision = _decide(metrics, shipped)
+        if cross_source is not None:
+            metrics["cross_source"] = cross_source
+            decision = decide(cross_source)
+        else:
+            decision = _decide(metrics, shipped)
         metrics["shipped_variant"] = shipped if decision["ship"] else None
         metrics["decision"] = decision
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -13,12 +13,12 @@ import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from nlp.config import TaskConfig, default_config_path, load_config
-from nlp.train import TaskData, fit_calibration, load_task_data
+from nlp.data import TaskExample
+from nlp.train import TaskData, fit_calibration, load_task_data, sample_weights
 from nlp.transformer.config import TransformerConfig
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,18 @@ Progress = Callable[[str], None]
 class Split:
     texts: list[str]
     labels: np.ndarray  # class indices
+    weights: np.ndarray | None = None  # per-example loss weights (mean 1), None: all equal
+
+
+def split_of(examples: Sequence[TaskExample], classes: Sequence[str], linear: TaskConfig) -> Split:
+    """Texts, class indices and the linear config's sample weights (its `data.weights` and
+    `data.balance`, e.g. per-source class balance), scaled to mean 1."""
+    weights = sample_weights(linear, examples) if examples else np.ones(0)
+    return Split(
+        [e.text for e in examples],
+        np.array([list(classes).index(e.label) for e in examples], dtype=np.int64),
+        weights / weights.mean() if len(weights) else weights,
+    )
 
 
 def training_examples(
@@ -42,13 +54,12 @@ def training_examples(
     if linear.positive and classes[-1] != linear.positive:
         classes.remove(linear.positive)
         classes.append(linear.positive)
-    index = {c: i for i, c in enumerate(classes)}
     splits: dict[str, Split] = {}
     for name in ("train", "dev", "test"):
         rows = [e for e in data.examples if e.split == name]
         if name == "train" and config.train.max_train:
             rows = rows[: config.train.max_train]
-        splits[name] = Split([e.text for e in rows], np.array([index[e.label] for e in rows]))
+        splits[name] = split_of(rows, classes, linear)
     return data, classes, splits
 
 
@@ -72,7 +83,7 @@ def batches(
 
 
 # ---------------------------------------------------------------------------- torch part
-def _classifier(base: Path, n_classes: int):  # type: ignore[no-untyped-def]
+def _classifier(base: Path, n_classes: int, layers: int | None = None):  # type: ignore[no-untyped-def]
     import torch
     from transformers import BertModel
 
@@ -82,6 +93,9 @@ def _classifier(base: Path, n_classes: int):  # type: ignore[no-untyped-def]
         def __init__(self) -> None:
             super().__init__()
             self.encoder = BertModel.from_pretrained(str(base), add_pooling_layer=False)
+            if layers is not None and layers < self.encoder.config.num_hidden_layers:
+                self.encoder.encoder.layer = self.encoder.encoder.layer[:layers]
+                self.encoder.config.num_hidden_layers = layers
             self.dropout = torch.nn.Dropout(0.1)
             self.head = torch.nn.Linear(self.encoder.config.hidden_size, n_classes)
 
@@ -129,7 +143,9 @@ def fine_tune(
     n_classes: int,
     progress: Progress | None = None,
 ):  # type: ignore[no-untyped-def]
-    """Fine-tune; keep the epoch with the best dev accuracy. Returns (model, tokenizer)."""
+    """Fine-tune on `splits["train"]` for the configured epochs (no early stopping on the dev
+    split: it comes from the training sources and rewards their style). Returns (model,
+    tokenizer)."""
     import torch
     from tokenizers import Tokenizer
     from transformers import get_linear_schedule_with_warmup
@@ -140,34 +156,35 @@ def fine_tune(
     torch.set_num_threads(t.threads)
     tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
     tokenizer.enable_truncation(t.max_length)
-    model = _classifier(base, n_classes)
+    model = _classifier(base, n_classes, t.layers)
     train = splits["train"]
     lengths = [len(e.ids) for e in tokenizer.encode_batch(train.texts)]
-    steps = t.epochs * ((len(train.texts) + t.batch_size - 1) // t.batch_size)
+    per_epoch = (len(train.texts) + t.batch_size - 1) // t.batch_size
+    steps = t.epochs * per_epoch
     opt = torch.optim.AdamW(model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
     sched = get_linear_schedule_with_warmup(opt, int(steps * t.warmup_fraction), steps)
     labels = torch.tensor(train.labels, dtype=torch.long)
-    best: tuple[float, dict[str, Any]] | None = None
+    weights = torch.tensor(
+        train.weights if train.weights is not None else np.ones(len(train.texts)),
+        dtype=torch.float32,
+    )
     for epoch in range(t.epochs):
         model.train()
-        total, seen = 0.0, 0
-        for rows in batches(lengths, t.batch_size, config.seed + epoch):
+        total = 0.0
+        for done, rows in enumerate(batches(lengths, t.batch_size, config.seed + epoch), 1):
             ids, mask = _tensors(tokenizer, train.texts, rows)
-            loss = torch.nn.functional.cross_entropy(model(ids, mask), labels[rows])
+            losses = torch.nn.functional.cross_entropy(
+                model(ids, mask), labels[rows], reduction="none"
+            )
+            loss = (losses * weights[rows]).mean()
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
-            total += loss.item() * len(rows)
-            seen += len(rows)
-        dev = splits["dev"]
-        acc = float((_logits(model, tokenizer, dev.texts).argmax(1) == dev.labels).mean())
-        say(f"epoch {epoch + 1}: train loss {total / max(seen, 1):.4f}, dev accuracy {acc:.4f}")
-        if best is None or acc > best[0]:
-            best = (acc, {k: v.detach().clone() for k, v in model.state_dict().items()})
-    assert best is not None
-    model.load_state_dict(best[1])
+            total += loss.item()
+            if done % 50 == 0 or done == per_epoch:
+                say(f"epoch {epoch + 1}: step {done}/{per_epoch}, loss {total / done:.4f}")
     model.eval()
     return model, tokenizer
 
