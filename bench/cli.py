@@ -14,7 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 app = typer.Typer(
-    help="Benchmarks: store, nlp, api, latency, crawl, replies, segment", no_args_is_help=True
+    help="Benchmarks: store, nlp, nlp-compare, api, latency, crawl, replies, segment",
+    no_args_is_help=True,
 )
 console = Console()
 
@@ -187,11 +188,15 @@ def bench_nlp_command(
             f"rumor encoder stage ({predictor.versions()['rumor']}): {routed:,} of {seen:,} posts "
             f"({routed / seen:.1%}) in the band, also scored by the int8 encoder"
         )
-    _bench_nlp_steps(Path(data), posts, result.enrich_posts_per_s)
+    _bench_nlp_steps(Path(data), posts, result.enrich_posts_per_s, result.jieba_posts_per_s)
 
 
-def _bench_nlp_steps(data: Path, posts: int, classify_posts_per_s: float) -> None:
-    """Places, claim matching and topic assignment (bench.nlp_stages), and the whole chain."""
+def _bench_nlp_steps(
+    data: Path, posts: int, classify_posts_per_s: float, jieba_posts_per_s: float
+) -> None:
+    """Places, claim matching and topic assignment (bench.nlp_stages), and the whole chain;
+    each also as a ratio to jieba alone measured in the same run (comparable across runs on a
+    machine whose speed varies)."""
     from bench.nlp_stages import bench_steps
 
     stages, build_s = bench_steps(data, min(posts, 5000))
@@ -201,15 +206,72 @@ def _bench_nlp_steps(data: Path, posts: int, classify_posts_per_s: float) -> Non
     table.add_column("step")
     table.add_column("seconds", justify="right")
     table.add_column("posts/s", justify="right")
+    table.add_column("/ jieba", justify="right")
     for t in stages:
-        table.add_row(t.stage, f"{t.seconds:.2f}", f"{t.posts_per_s:,.0f}")
+        table.add_row(
+            t.stage,
+            f"{t.seconds:.2f}",
+            f"{t.posts_per_s:,.0f}",
+            f"{t.posts_per_s / jieba_posts_per_s:.2f}x",
+        )
     console.print(table)
     per_post = 1 / classify_posts_per_s + sum(1 / t.posts_per_s for t in stages[:-1])
     chain = 1 / per_post
     verdict = "[green]meets" if chain >= NLP_TARGET_POSTS_PER_S else "[red]below"
     console.print(
-        f"whole enrichment chain: [bold]{chain:,.0f}[/] posts/s per core ({verdict} the "
+        f"whole enrichment chain: [bold]{chain:,.0f}[/] posts/s per core "
+        f"({chain / jieba_posts_per_s:.2f}x jieba; {verdict} the "
         f"{NLP_TARGET_POSTS_PER_S} posts/s/core target[/])"
+    )
+
+
+@app.command("nlp-compare")
+def bench_nlp_compare_command(
+    base: Annotated[str, typer.Option(help="git revision to compare against")] = "main",
+    posts: Annotated[int, typer.Option(help="posts per run", min=100)] = 3000,
+    runs: Annotated[int, typer.Option(help="runs per side, interleaved (median)", min=1)] = 3,
+    data: Annotated[
+        str, typer.Option(help="shared datasets folder (source of real post texts)")
+    ] = "../shared/datasets",
+) -> None:
+    """The NLP chain of this tree vs another git revision, same machine, same run: each step's
+    posts/s (median of interleaved runs, CPU time, one core) and their ratio, and whether every
+    output (labels, scores within 1e-9, keywords, places, claim matches, topics) is the same.
+
+    Example: tingfeng bench nlp-compare --base main --runs 3
+    """
+    from bench.nlp_compare import TOLERANCE, compare
+
+    with console.status("bench nlp-compare") as status:
+        result = compare(base, Path(data).resolve(), posts, runs, on_run=lambda s: status.update(s))
+    jieba = "jieba lcut alone"
+    table = Table(title=f"nlp chain: {base} vs this tree ({posts:,} posts, median of {runs})")
+    table.add_column("step")
+    for name in (base, "this tree"):
+        table.add_column(f"{name} posts/s", justify="right")
+        table.add_column("/ jieba", justify="right")
+    table.add_column("speed-up", justify="right")
+    for step in result.our_rates:
+        theirs = result.median(result.base_rates, step)
+        ours = result.median(result.our_rates, step)
+        table.add_row(
+            step,
+            f"{theirs:,.0f}",
+            f"{theirs / result.median(result.base_rates, jieba):.2f}x",
+            f"{ours:,.0f}",
+            f"{ours / result.median(result.our_rates, jieba):.2f}x",
+            f"{ours / theirs:.2f}x",
+        )
+    console.print(table)
+    if result.differences:
+        console.print(
+            f"[red]outputs differ[/] on {len(result.differences)} values of "
+            f"{result.compared:,} posts, e.g. {result.differences[0]}"
+        )
+        raise typer.Exit(1)
+    console.print(
+        f"[green]outputs identical[/] on {result.compared:,} posts (scores within "
+        f"{TOLERANCE:g}; largest difference {result.max_difference:.1e})"
     )
 
 

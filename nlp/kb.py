@@ -164,9 +164,9 @@ def match_claims(posts: Sequence[Post], store: Store, *, index: ClaimIndex | Non
     `suggest`). Returns how many posts matched."""
     index = index or claim_index(store)
     matched = 0
-    for post in posts:
-        post.nlp.claim_match = index.match(post)
-        matched += post.nlp.claim_match is not None
+    for post, match in zip(posts, index.match_many(posts), strict=True):
+        post.nlp.claim_match = match
+        matched += match is not None
     return matched
 
 

@@ -55,8 +55,7 @@ def extract_keywords(tokens: Sequence[str], k: int = 5) -> list[str]:
     single characters."""
     idf, median, stop = _idf()
     counts = Counter(t for t in tokens if len(t) >= 2 and t not in stop and not _SKIP.match(t))
-    if not counts:
-        return []
-    order = {t: i for i, t in reversed(list(enumerate(tokens)))}
-    ranked = sorted(counts, key=lambda t: (-counts[t] * idf.get(t, median), order[t]))
-    return ranked[:k]
+    # a Counter lists its tokens in order of first occurrence and the sort is stable, so equal
+    # scores stay in order of first occurrence
+    ranked = sorted(counts.items(), key=lambda tc: -tc[1] * idf.get(tc[0], median))
+    return [t for t, _ in ranked[:k]]

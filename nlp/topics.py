@@ -231,47 +231,48 @@ class TopicState:
 
 
 class TopicAssigner:
-    """Assigns posts to topics incrementally; keeps an inverted index term -> topics."""
+    """Assigns posts to topics incrementally; keeps an inverted index term -> topics, each
+    with the term's weight in the topic's centroid (so scoring a post reads one mapping)."""
 
     def __init__(self, topics: Iterable[Topic] = (), config: TopicConfig | None = None) -> None:
         self.config = config or default_topic_config()
         self.states: dict[str, TopicState] = {}
-        self._index: dict[str, set[str]] = {}
+        self._index: dict[str, dict[str, float]] = {}
         self.changed: set[str] = set()
         for topic in topics:
             self._put(TopicState.load(topic))
 
     def _put(self, state: TopicState) -> None:
         old = self.states.get(state.topic.id)
-        if old is not None:
-            for term in old.terms:
-                self._index.get(term, set()).discard(state.topic.id)
         self.states[state.topic.id] = state
-        for term in state.terms:
-            self._index.setdefault(term, set()).add(state.topic.id)
+        self._reindex(state, old.terms if old is not None else ())
 
     def _reindex(self, state: TopicState, old_terms: Iterable[str]) -> None:
+        topic_id = state.topic.id
         for term in old_terms:
             if term not in state.terms:
-                self._index.get(term, set()).discard(state.topic.id)
-        for term in state.terms:
-            self._index.setdefault(term, set()).add(state.topic.id)
+                self._index.get(term, {}).pop(topic_id, None)
+        for term, weight in state.terms.items():
+            self._index.setdefault(term, {})[topic_id] = weight
 
     def assign(self, post: Post) -> str | None:
         """The topic the post joins (or opens); None for posts without content terms."""
         vec = post_vector(post.tokens.split(), post.text_norm, self.config)
         if not vec:
             return None
-        idle = timedelta(hours=self.config.max_idle_hours)
         scores: dict[str, float] = {}
+        get = scores.get
+        index = self._index
         for term, w in vec.items():
-            for topic_id in self._index.get(term, ()):
-                state = self.states[topic_id]
-                scores[topic_id] = scores.get(topic_id, 0.0) + w * state.terms[term]
+            topics = index.get(term)
+            if topics:
+                for topic_id, weight in topics.items():
+                    scores[topic_id] = get(topic_id, 0.0) + w * weight
+        oldest = post.created_at - timedelta(hours=self.config.max_idle_hours)
         best_id, best = None, 0.0
         for topic_id, dot in scores.items():
             state = self.states[topic_id]
-            if post.created_at - state.topic.last_seen > idle:
+            if state.topic.last_seen < oldest:  # idle longer than max_idle_hours
                 continue
             sim = dot / state.norm
             if sim > best or (sim == best and best_id is not None and topic_id < best_id):

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from analysis.text import normalize, segment
 from nlp.kb_import import make_claim
-from nlp.matching import ClaimIndex, MatchingError, config_from_dict, load_match_config
+from nlp.matching import (
+    ClaimIndex,
+    MatchingError,
+    char_ngrams,
+    config_from_dict,
+    gram_keys,
+    load_match_config,
+    match_text,
+    top_k,
+)
 
 CLAIMS = [
     make_claim(
@@ -72,3 +84,83 @@ def test_unrelated_text_gets_no_level_and_empty_index_no_hits() -> None:
     assert all(h.level is None for h in hits)
     assert ClaimIndex([]).search("盐水漱口") == []
     assert index.search("!!!") == []
+
+
+# -- the vectorized index agrees with the plain definitions ---------------------------------
+TEXTS = [
+    "听说用盐水漱口就能预防新冠病毒感染，赶紧转给家人",
+    "covid-19 疫苗 5g 基站 wifi2.4g 传播病毒？？",
+    "#武汉加油# 武汉上空播撒消毒粉液 abc_def ①② Ⅻ",
+    "",
+    "!!!",
+    "a",
+    "😀 表情 😀😀 ２０２０年",
+]
+
+
+@pytest.mark.parametrize(("low", "high"), [(1, 1), (1, 3), (2, 3), (3, 3)])
+def test_gram_keys_are_the_char_ngrams_of_each_text(low: int, high: int) -> None:
+    texts = [match_text(t) for t in TEXTS]
+    doc, keys = gram_keys(texts, low, high)
+    for i, text in enumerate(texts):
+        mine = set(keys[doc == i].tolist())
+        expected = {
+            sum(ord(ch) << (21 * (len(g) - 1 - j)) for j, ch in enumerate(g))
+            for g in char_ngrams(text, low, high)
+        }
+        assert mine == expected, text
+
+
+def test_ngrams_longer_than_three_characters_are_refused() -> None:
+    with pytest.raises(MatchingError, match="ngram_max <= 3"):
+        config_from_dict({"rerank": {"ngram_max": 4}})
+
+
+def _reference_top_k(row: np.ndarray, k: int) -> list[int]:
+    top = np.argpartition(-row, k - 1)[:k]
+    return sorted((int(i) for i in top if row[i] > 0), key=lambda i: (-row[i], i))
+
+
+def test_top_k_matches_a_full_partition_with_ties_and_sparse_rows() -> None:
+    rng = np.random.default_rng(7)
+    rows = []
+    for _ in range(60):
+        row = np.zeros(3000, dtype=np.float32)
+        touched = rng.choice(3000, size=int(rng.integers(0, 3000)), replace=False)
+        row[touched] = rng.choice([0.5, 1.0, 1.5, 2.0], size=len(touched)).astype(np.float32)
+        if rng.random() < 0.5:  # distinct values too
+            row[touched] += rng.random(len(touched)).astype(np.float32)
+        rows.append(row)
+    scores = np.stack(rows)
+    for k in (1, 5, 20):
+        for row, (idx, values) in zip(scores, top_k(scores, k), strict=True):
+            assert idx.tolist() == _reference_top_k(row, k)
+            assert values.tolist() == row[idx].tolist()
+
+
+def test_match_many_is_match_of_each_post() -> None:
+    from store.records import Post
+
+    index = ClaimIndex(CLAIMS)
+    now = datetime.now(UTC)
+    posts = []
+    for i, text in enumerate([*TEXTS, "紧急扩散：今晚武汉上空播撒消毒粉液，大家千万不要出门"]):
+        norm = normalize(text)
+        posts.append(
+            Post(
+                id=str(i),
+                source="t",
+                platform="weibo",
+                text=text,
+                text_norm=norm,
+                tokens=" ".join(segment(norm)),
+                segmenter="",
+                created_at=now,
+                fetched_at=now,
+                title="喝高度白酒" if i == 2 else None,
+            )
+        )
+    together = index.match_many(posts)
+    assert together == [index.match(p) for p in posts]
+    assert together[-1] is not None and together[-1].claim_id == CLAIMS[2].id
+    assert index.search_many([], []) == []
