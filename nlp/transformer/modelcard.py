@@ -95,7 +95,7 @@ def render_transformer_card(
     lines += [
         "",
         "Paired against the linear model at the shipped band (posts the cascade fixed / broke; "
-        "exact sign-test p-value; dev is also where epochs and calibration were chosen):",
+        "exact sign-test p-value; dev is where the calibration was fitted):",
         "",
         "| variant | dev acc linear -> cascade | dev fixed / broken (p) "
         "| test fixed / broken (p) |",
