@@ -91,8 +91,10 @@ def write_encoder_card(
                 f"normalized text with prefix {enc_meta['prefix']!r}, truncated to "
                 f"{enc_meta['max_length']} pieces. Output `pooled`: mean-pooled outputs of "
                 f"layers {enc_meta['pooled_layers']} ({enc_meta['dim']} numbers). Frozen (not "
-                "fine-tuned). Used by the heads next to it; what they measure, cross-source "
-                f"first: `{folder.name}/model_card.md`.",
+                "fine-tuned). Used by heads trained next to it (`tingfeng nlp train-encoder`); "
+                f"what they measure, cross-source first: `{folder.name}/model_card.md`. No "
+                "head ships in the default path (the rumor head was superseded by the "
+                "fine-tuned transformer stage, `rumor_transformer/model_card.md`).",
                 "",
                 "## Reproduce",
                 "",
