@@ -299,10 +299,16 @@ def enrich_cmd(
 
 
 def _register_transformer_commands() -> None:
-    from nlp.transformer.cli import convert_e5, train_encoder, train_transformer
+    from nlp.transformer.cli import (
+        convert_e5,
+        probe_transformer,
+        train_encoder,
+        train_transformer,
+    )
 
     app.command("convert-e5")(convert_e5)
     app.command("train-transformer")(train_transformer)
+    app.command("probe-transformer")(probe_transformer)
     app.command("train-encoder")(train_encoder)
 
 

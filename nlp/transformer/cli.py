@@ -122,6 +122,73 @@ def train_transformer(
     )
 
 
+def probe_transformer(
+    task: Annotated[str, typer.Argument(help="rumor")],
+    data: DataOpt = DEFAULT_DATA,
+    config: ConfigOpt = None,
+    base_model: Annotated[
+        Path | None,
+        typer.Option(help="checkpoint folder (default: TINGFENG_NLP_BASE_MODEL, then config)"),
+    ] = None,
+    folder: Annotated[
+        Path | None, typer.Option(help="model folder (default: nlp/models/TASK_transformer)")
+    ] = None,
+    layers: Annotated[
+        str,
+        typer.Option(
+            help="comma-separated layer counts to rerun the cross-source table with "
+            "(what fine-tuning fewer layers costs); empty: probe only"
+        ),
+    ] = "",
+) -> None:
+    """After train-transformer: a source probe on the shipped stage's features (does it learn
+    the topic or each dataset's style?) and, with --layers, the cross-source table at other
+    layer counts. Both go into its metrics.json and model card.
+
+    Example: tingfeng nlp probe-transformer rumor --layers 2,12
+    """
+    from nlp.config import default_config_path, load_config
+    from nlp.predict import default_models_dir
+    from nlp.transformer.modelcard import write_transformer_card
+    from nlp.transformer.probe import add_to_stage, layer_costs, probe_stage
+    from nlp.transformer.runtime import has_transformer
+    from nlp.transformer.train import training_examples
+
+    cfg, _path = _config(task, config)
+    base = base_model or _base_model_setting() or Path(cfg.base_model)
+    where = folder or default_models_dir() / f"{task}_transformer"
+    try:
+        counts = [int(n) for n in layers.split(",") if n.strip()]
+    except ValueError:
+        console.print(f"--layers {layers!r}: give layer counts like 2,12")
+        raise typer.Exit(2) from None
+    if any(not 1 <= n <= 12 for n in counts):
+        console.print(f"--layers {layers!r}: each count must be between 1 and 12")
+        raise typer.Exit(2)
+    if not has_transformer(where):
+        console.print(f"{where}: no shipped transformer stage; run train-transformer first")
+        raise typer.Exit(1)
+    if not (base / "tokenizer.json").is_file():
+        console.print(f"{base}: no converted base model; run `tingfeng nlp convert-e5 {base}`")
+        raise typer.Exit(1)
+    say = lambda m: console.print(f"  {m}")  # noqa: E731
+    linear_cfg = load_config(default_config_path(cfg.linear))
+    data_, _classes, _splits = training_examples(cfg, data, linear_cfg)
+    metrics = add_to_stage(
+        where, "source_probe", probe_stage(cfg, linear_cfg, data_, where, base, say)
+    )
+    if counts:
+        costs = layer_costs(cfg, linear_cfg, data_, base, counts, say)
+        metrics = add_to_stage(where, "layer_costs", costs)
+    command = metrics.get("command") or (
+        f"tingfeng nlp train-transformer {task} --data {data} --base-model {cfg.base_model}"
+    )
+    path = write_transformer_card(cfg, metrics, where, command, base)
+    Console().print(
+        f"{path}: source probe" + (f" and {len(counts)} layer counts" if counts else "")
+    )
+
+
 def _base_model_setting() -> Path | None:
     """TINGFENG_NLP_BASE_MODEL when the settings load (training needs no service secrets)."""
     from store.context import SettingsError, load_settings

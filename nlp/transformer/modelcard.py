@@ -78,6 +78,12 @@ def render_transformer_card(
         ]
     if "cross_source" in metrics:
         lines += cross_source_lines(metrics["cross_source"])
+    if "layer_costs" in metrics and "cross_source" in metrics:
+        lines += layer_cost_lines(
+            metrics["layer_costs"], metrics["cross_source"], config.train.layers or 12
+        )
+    if "source_probe" in metrics:
+        lines += probe_lines(metrics["source_probe"])
     lines += [
         "",
         "## Metrics (the linear model's fixed test split)",
@@ -138,10 +144,66 @@ def render_transformer_card(
         "pip install -e '.[train]'",
         f"tingfeng nlp convert-e5 {config.base_model} --layers {config.convert.layers}",
         command,
-        "```",
-        "",
     ]
+    if "source_probe" in metrics or "layer_costs" in metrics:
+        counts = ",".join(metrics.get("layer_costs", {}))
+        lines.append(
+            f"tingfeng nlp probe-transformer {config.task}"
+            + (f" --layers {counts}" if counts else "")
+        )
+    lines += ["```", ""]
     return "\n".join(lines)
+
+
+def layer_cost_lines(costs: dict[str, Any], shipped: dict[str, Any], layers: int) -> list[str]:
+    """Left-out macro-F1 of the stage alone and in the cascade per number of fine-tuned layers."""
+    from nlp.transformer.probe import layer_row
+
+    rows = {**costs, str(layers): layer_row(shipped)}
+    families = list(shipped["families"])
+    lines = [
+        "",
+        "## What fine-tuning fewer layers costs (cross-source)",
+        "",
+        f"The same fine-tune with other numbers of e5 layers; {layers} ship. Left-out macro-F1, "
+        "transformer alone / cascade:",
+        "",
+        "| layers | " + " | ".join(families) + " | mean |",
+        "|---|" + "---|" * (len(families) + 1),
+    ]
+    for n in sorted(rows, key=int):
+        r = rows[n]
+        cells = [
+            f"{r['families'][f]['transformer']:.4f} / {r['families'][f]['cascade']:.4f}"
+            for f in families
+        ]
+        mean = f"{r['summary']['transformer']:.4f} / {r['summary']['cascade']:.4f}"
+        mark = " (shipped)" if n == str(layers) else ""
+        lines.append(f"| {n}{mark} | " + " | ".join(cells) + f" | {mean} |")
+    return lines
+
+
+def probe_lines(probe: dict[str, Any]) -> list[str]:
+    """Source-probe accuracy per feature set, overall and inside each class."""
+    groups = list(next(iter(probe.values())))
+    lines = [
+        "",
+        "## Does it learn the topic or each dataset's style? (source probe)",
+        "",
+        "Five-fold accuracy of a logistic probe telling the source dataset from the features, "
+        "over all posts and inside each class (majority baseline in brackets). Fine-tuned above "
+        "frozen means fine-tuning made the sources easier to tell apart:",
+        "",
+        "| features | " + " | ".join(groups) + " |",
+        "|---|" + "---|" * len(groups),
+    ]
+    for name, rows in probe.items():
+        cells = [
+            f"{rows[g]['accuracy']:.4f} ({rows[g]['majority_baseline']:.4f})" if g in rows else ""
+            for g in groups
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def decision_numbers(d: dict[str, Any]) -> str:

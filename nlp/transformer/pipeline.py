@@ -197,6 +197,7 @@ def measure_and_ship(
             for name in SHIPPED:
                 shutil.copyfile(folders[shipped] / name, out_dir / name)
     copy_config(config_path, out_dir)
+    metrics["command"] = command
     metrics["data"] = {
         split: {c: int((s.labels == i).sum()) for i, c in enumerate(classes)}
         for split, s in splits.items()
