@@ -190,7 +190,7 @@ def probe_lines(probe: dict[str, Any]) -> list[str]:
         "",
         "## Does it learn the topic or each dataset's style? (source probe)",
         "",
-        "Five-fold accuracy of a logistic probe telling the source dataset from the features, "
+        "Five-fold accuracy of a logistic probe telling the source family from the features, "
         "over all posts and inside each class (majority baseline in brackets). Fine-tuned above "
         "frozen means fine-tuning made the sources easier to tell apart:",
         "",

@@ -1,7 +1,7 @@
 """What the shipped transformer stage learned, measured after `train-transformer`
 (`tingfeng nlp probe-transformer`):
 
-- a source probe: how well a logistic probe tells the source dataset from the model's pooled
+- a source probe: how well a logistic probe tells the source family from the model's pooled
   features (fine-tuned), from the same layers before fine-tuning (frozen) and from character
   n-grams; overall and inside each class, where the label no longer explains the source. If
   fine-tuning raises the probe's accuracy, the model is learning each dataset's style;
@@ -148,11 +148,17 @@ def probe_stage(
     features["char_ngrams"] = ngram_matrix(linear_cfg, data)
     say("source probe: fitting the probes")
     return source_probe(
-        features,
-        [e.datasets[0] for e in data.examples],  # first origin of a deduplicated text
-        [e.label for e in data.examples],
-        config.seed,
+        features, source_families(linear_cfg, data), [e.label for e in data.examples], config.seed
     )
+
+
+def source_families(linear_cfg: TaskConfig, data: TaskData) -> list[str]:
+    """The cross-source family of each post (its first origin's), or the dataset itself when the
+    task defines no families. Families, not datasets: CED and Ma2016 share platform, years and
+    many posts, so telling them apart says nothing about style."""
+    families = linear_cfg.cross_source.families if linear_cfg.cross_source else {}
+    family_of = {ds: fam for fam, members in families.items() for ds in members}
+    return [family_of.get(e.datasets[0], e.datasets[0]) for e in data.examples]
 
 
 def layer_costs(

@@ -105,3 +105,16 @@ def test_probe_command_names_bad_input(tmp_path: Path, args: list[str], message:
     assert result.exit_code in (1, 2), result.output
     assert message in " ".join(result.output.split())  # rich wraps long lines
     assert "Traceback" not in result.output
+
+
+def test_probe_groups_sources_into_the_cross_source_families() -> None:
+    from nlp.config import default_config_path, load_config
+    from nlp.data import TaskExample
+    from nlp.train import TaskData
+    from nlp.transformer.probe import source_families
+
+    rumor = load_config(default_config_path("rumor"))
+    names = ["ced_weibo_rumor", "ma2016_weibo_rumor", "checked_covid_weibo"]
+    examples = [TaskExample(f"帖子{i}", "rumor", [ds], [str(i)]) for i, ds in enumerate(names)]
+    data = TaskData(examples, [[]] * 3, [""] * 3, [[]] * 3, {})
+    assert source_families(rumor, data) == ["weibo_2010_2014", "weibo_2010_2014", "checked_covid"]
