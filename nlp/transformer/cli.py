@@ -22,6 +22,14 @@ ConfigOpt = Annotated[
     ),
 ]
 
+BaseModelOpt = Annotated[
+    Path | None,
+    typer.Option(help="checkpoint folder (default: TINGFENG_NLP_BASE_MODEL, then config)"),
+]
+StageOpt = Annotated[
+    Path | None, typer.Option(help="model folder (default: nlp/models/TASK_transformer)")
+]
+
 
 def _config(task: str, config: Path | None):  # type: ignore[no-untyped-def]
     from nlp.transformer.config import default_transformer_config_path, load_transformer_config
@@ -67,13 +75,8 @@ def train_transformer(
     task: Annotated[str, typer.Argument(help="rumor")],
     data: DataOpt = DEFAULT_DATA,
     config: ConfigOpt = None,
-    base_model: Annotated[
-        Path | None,
-        typer.Option(help="checkpoint folder (default: TINGFENG_NLP_BASE_MODEL, then config)"),
-    ] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="model folder (default: nlp/models/TASK_transformer)")
-    ] = None,
+    base_model: BaseModelOpt = None,
+    out: StageOpt = None,
     protocol: Annotated[
         str,
         typer.Option(
@@ -126,13 +129,8 @@ def probe_transformer(
     task: Annotated[str, typer.Argument(help="rumor")],
     data: DataOpt = DEFAULT_DATA,
     config: ConfigOpt = None,
-    base_model: Annotated[
-        Path | None,
-        typer.Option(help="checkpoint folder (default: TINGFENG_NLP_BASE_MODEL, then config)"),
-    ] = None,
-    folder: Annotated[
-        Path | None, typer.Option(help="model folder (default: nlp/models/TASK_transformer)")
-    ] = None,
+    base_model: BaseModelOpt = None,
+    folder: StageOpt = None,
     layers: Annotated[
         str,
         typer.Option(
