@@ -244,18 +244,13 @@ def encoder_fitter(
 
 
 def source_probe(X: Any, sources: Sequence[str], seed: int, folds: int = 5) -> dict[str, Any]:
-    """How well a linear probe tells the source dataset from features (stratified CV accuracy)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    """How well a linear probe tells the source dataset from features (stratified CV accuracy),
+    with the number of posts per source."""
+    from nlp.transformer.probe import probe_accuracy
 
-    y = np.array(sources)
-    clf = LogisticRegression(C=1.0, max_iter=2000)
-    pred = cross_val_predict(clf, X, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
-    labels, counts = np.unique(y, return_counts=True)
+    labels, counts = np.unique(np.asarray(sources), return_counts=True)
     return {
-        "accuracy": round(float((pred == y).mean()), 4),
-        "majority_baseline": round(float(counts.max() / counts.sum()), 4),
-        "n": len(y),
+        **probe_accuracy(X, sources, seed, folds),
         "sources": dict(zip(labels.tolist(), counts.tolist(), strict=True)),
     }
 
