@@ -24,7 +24,6 @@ from nlp.train import TaskData
 from nlp.transformer.config import TransformerConfig
 
 Progress = Callable[[str], None]
-POOLED = "pooled"
 
 
 def probe_accuracy(
@@ -69,11 +68,10 @@ def source_probe(
     return out
 
 
-def pooled_session(model_file: Path) -> tuple[Any, str]:
-    """An onnxruntime session of the exported classifier with its mean-pooled vector (the
-    input of the head: the output of the last Div node) exposed as the output `pooled`."""
+def with_pooled_output(model_file: Path) -> tuple[bytes, str]:
+    """The exported classifier with its mean-pooled vector (the input of the head: the output
+    of the last Div node) exposed as an extra output; (serialized graph, output name)."""
     import onnx
-    import onnxruntime as ort
 
     model = onnx.load(str(model_file))
     divs = [n for n in model.graph.node if n.op_type == "Div"]
@@ -83,20 +81,15 @@ def pooled_session(model_file: Path) -> tuple[Any, str]:
     model.graph.output.append(
         onnx.helper.make_tensor_value_info(pooled, onnx.TensorProto.FLOAT, None)
     )
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
-    session = ort.InferenceSession(
-        model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
-    )
-    return session, pooled
+    return model.SerializeToString(), pooled
 
 
 def fine_tuned_features(folder: Path, texts: Sequence[str]) -> np.ndarray:
     """Pooled vectors of the stage in `folder` as it runs (same ONNX, same tokenizer)."""
     from nlp.transformer.runtime import MODEL_FILE, open_onnx, run_by_length
 
-    _meta, _session, tokenizer = open_onnx(folder / MODEL_FILE)
-    session, name = pooled_session(folder / MODEL_FILE)
+    graph, name = with_pooled_output(folder / MODEL_FILE)
+    _meta, session, tokenizer = open_onnx(folder / MODEL_FILE, threads=2, graph=graph)
     ids = np.asarray([tokenizer.encode("。").ids], dtype=np.int64)
     (one,) = session.run([name], {"input_ids": ids, "attention_mask": np.ones_like(ids)})
     out = np.zeros((len(texts), int(one.shape[-1])), dtype=np.float32)
@@ -110,22 +103,13 @@ def frozen_features(
     import torch
     from tokenizers import Tokenizer
 
-    from nlp.transformer.train import _classifier, _tensors
+    from nlp.transformer.train import _classifier, run_batched
 
     torch.set_num_threads(threads)
     tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
     tokenizer.enable_truncation(max_length)
-    encoder = _classifier(base, 2, layers).encoder.eval()
-    out = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    with torch.no_grad():
-        for start in range(0, len(order), 64):
-            rows = order[start : start + 64]
-            ids, mask = _tensors(tokenizer, texts, rows)
-            hidden = encoder(input_ids=ids, attention_mask=mask)[0]
-            m = mask.unsqueeze(-1).to(hidden.dtype)
-            out[rows] = ((hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)).numpy()
-    return out
+    model = _classifier(base, 2, layers).eval()
+    return run_batched(model.pool, tokenizer, texts, model.encoder.config.hidden_size)
 
 
 def probe_stage(
@@ -173,10 +157,11 @@ def layer_costs(
     configured)."""
     from nlp.transformer.crosssource import cross_source_table
 
+    say = progress or (lambda _m: None)
     out: dict[str, Any] = {}
     for n in layer_counts:
         cfg = config.model_copy(update={"train": config.train.model_copy(update={"layers": n})})
-        (progress or (lambda _m: None))(f"cross-source table with {n} fine-tuned layers")
+        say(f"cross-source table with {n} fine-tuned layers")
         table = cross_source_table(cfg, linear_cfg, data, base, progress)
         out[str(n)] = layer_row(table)
     return out

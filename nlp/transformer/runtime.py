@@ -73,9 +73,12 @@ class TransformerClassifier:
         return self.calibration.probabilities(binary_logit(self.logits(texts)))
 
 
-def open_onnx(model_file: Path, *, threads: int = 1) -> tuple[dict[str, Any], Any, Any]:
+def open_onnx(
+    model_file: Path, *, threads: int = 1, graph: bytes | None = None
+) -> tuple[dict[str, Any], Any, Any]:
     """meta.json, an onnxruntime CPU session and the tokenizer (truncated to meta's
-    `max_length`) of a model folder."""
+    `max_length`) of a model folder; `graph`: run these serialized ONNX bytes instead of
+    `model_file` (the same model with more outputs exposed, e.g. for a probe)."""
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
@@ -84,7 +87,9 @@ def open_onnx(model_file: Path, *, threads: int = 1) -> tuple[dict[str, Any], An
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(model_file), opts, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        graph if graph is not None else str(model_file), opts, providers=["CPUExecutionProvider"]
+    )
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tokenizer.enable_truncation(int(meta["max_length"]))
     return meta, session, tokenizer

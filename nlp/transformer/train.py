@@ -99,11 +99,14 @@ def _classifier(base: Path, n_classes: int, layers: int | None = None):  # type:
             self.dropout = torch.nn.Dropout(0.1)
             self.head = torch.nn.Linear(self.encoder.config.hidden_size, n_classes)
 
-        def forward(self, input_ids, attention_mask):  # type: ignore[no-untyped-def]
+        def pool(self, input_ids, attention_mask):  # type: ignore[no-untyped-def]
+            """The mean of the last kept layer's outputs over real tokens."""
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-            return self.head(self.dropout(pooled))
+            return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+        def forward(self, input_ids, attention_mask):  # type: ignore[no-untyped-def]
+            return self.head(self.dropout(self.pool(input_ids, attention_mask)))
 
     return MeanPoolClassifier()
 
@@ -122,17 +125,23 @@ def _tensors(tokenizer, texts: Sequence[str], rows: Sequence[int]):  # type: ign
 
 
 def _logits(model, tokenizer, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:  # type: ignore[no-untyped-def]
+    model.eval()
+    return run_batched(model, tokenizer, texts, model.head.out_features, batch_size)
+
+
+def run_batched(
+    fn, tokenizer, texts: Sequence[str], width: int, batch_size: int = 64
+) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """`fn(input_ids, attention_mask)` over `texts` (n x width), batched by length, no grad."""
     import torch
 
-    model.eval()
-    lengths = [len(t) for t in texts]
-    order = sorted(range(len(texts)), key=lambda i: lengths[i])
-    out = np.zeros((len(texts), model.head.out_features), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), width), dtype=np.float32)
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             ids, mask = _tensors(tokenizer, texts, rows)
-            out[rows] = model(ids, mask).numpy()
+            out[rows] = fn(ids, mask).numpy()
     return out
 
 

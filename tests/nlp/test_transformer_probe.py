@@ -32,12 +32,8 @@ def test_probe_tells_sources_apart_only_when_the_features_carry_them() -> None:
     rng = np.random.default_rng(7)
     noise = rng.normal(size=(len(sources), 8))
     marked = noise.copy()
-    marked[:, 0] += 4.0 * np.array(
-        [
-            ["ced_weibo_rumor", "checked_covid_weibo"].index(s) if s != "ma2016_weibo_rumor" else 2
-            for s in sources
-        ]
-    )
+    codes = {name: i for i, name in enumerate(sorted(set(sources)))}
+    marked[:, 0] += 4.0 * np.array([codes[s] for s in sources])
     probe = source_probe({"marked": marked, "noise": noise}, sources, labels, seed=1)
     assert probe["marked"]["all"]["accuracy"] > 0.9
     assert probe["noise"]["all"]["accuracy"] < probe["noise"]["all"]["majority_baseline"] + 0.1
