@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +116,24 @@ def test_probe_groups_sources_into_the_cross_source_families() -> None:
     examples = [TaskExample(f"帖子{i}", "rumor", [ds], [str(i)]) for i, ds in enumerate(names)]
     data = TaskData(examples, [[]] * 3, [""] * 3, [[]] * 3, {})
     assert source_families(rumor, data) == ["weibo_2010_2014", "weibo_2010_2014", "checked_covid"]
+
+
+def test_probe_command_names_a_missing_datasets_folder_and_writes_nothing(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "tokenizer.json").write_text("{}", encoding="utf-8")  # never read: data fails first
+    before = (SHIPPED / "metrics.json").read_bytes()
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-c", "from cli.main import main; main()"),
+            *("nlp", "probe-transformer", "rumor"),
+            *("--base-model", str(base), "--data", str(tmp_path / "none")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "datasets folder not found" in " ".join(proc.stderr.split())
+    assert "Traceback" not in proc.stderr
+    assert (SHIPPED / "metrics.json").read_bytes() == before
