@@ -176,12 +176,13 @@ def bench_nlp_command(
         f"posts/s ({verdict} the {NLP_TARGET_POSTS_PER_S} posts/s/core target[/]); "
         f"peak memory {result.peak_rss_mb:,.0f} MB"
     )
-    seen, routed = predictor.routing.get("rumor", [0, 0])
-    if predictor.transformer("rumor") is not None and seen:
-        console.print(
-            f"rumor cascade ({predictor.versions()['rumor']}): {routed:,} of {seen:,} posts "
-            f"({routed / seen:.1%}) also scored by the transformer"
-        )
+    for name in ("rumor", "help"):
+        seen, routed = predictor.routing.get(name, [0, 0])
+        if predictor.transformer(name) is not None and seen:
+            console.print(
+                f"{name} cascade ({predictor.versions()[name]}): {routed:,} of {seen:,} posts "
+                f"({routed / seen:.1%}) also scored by the transformer"
+            )
     seen, routed = predictor.routing.get("rumor_encoder", [0, 0])
     if seen:
         console.print(

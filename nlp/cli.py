@@ -216,18 +216,30 @@ def _help_dir() -> Path:
     return default_models_dir() / "help"
 
 
-def _help_workflow(data: Path, out: Path | None, *, fit: bool, config: Path | None = None) -> None:
+def _help_workflow(
+    data: Path,
+    out: Path | None,
+    *,
+    fit: bool,
+    config: Path | None = None,
+    base_model: Path | None = None,
+) -> None:
     from nlp.help_train import train_help
 
     folder = out or _help_dir()
     metrics = train_help(
-        data, folder, config=config, fit=fit, progress=lambda m: console.print(f"  {m}")
+        data,
+        folder,
+        config=config,
+        fit=fit,
+        base_model=base_model,
+        progress=lambda m: console.print(f"  {m}"),
     )
     table = Table(title=f"help {metrics['version']}: grouped CV, weighted to the pool")
     for col in ("labels", "precision [95% CI]", "recall [95% CI]"):
         table.add_column(col)
-    for who in ("model", "rules"):
-        for c, m in metrics["protocol"][who].items():
+    for who in ("model", "linear", "rules"):
+        for c, m in metrics["protocol"].get(who, {}).items():
             table.add_row(
                 f"{who}: {c}",
                 f"{m['precision']:.2f} [{m['precision_ci'][0]:.2f}, {m['precision_ci'][1]:.2f}]",
@@ -244,14 +256,22 @@ def train_help_cmd(
         Path | None, typer.Option(help="settings (default: nlp/resources/help_train.yaml)")
     ] = None,
     out: OutOpt = None,
+    base_model: Annotated[
+        Path | None,
+        typer.Option(
+            help="converted encoder for the transformer stage (default: the config's "
+            "transformer.base_model)"
+        ),
+    ] = None,
 ) -> None:
     """Train the help/demand classifier on the hand-labelled posts (tests/nlp/fixtures/
     help_labels.tsv joined with the shared datasets): grouped cross-validation with the rules as
-    baseline, then the shipped model, metrics.json and model card.
+    baseline, then the shipped model, metrics.json and model card. With `transformer.use` in
+    the settings (the default), also its fine-tuned transformer stage (needs the train extra).
 
-    Example: tingfeng nlp train-help --data ../shared/datasets
+    Example: tingfeng nlp train-help --data ../shared/datasets --base-model data/models/e5-zh
     """
-    _help_workflow(data, out, fit=True, config=config)
+    _help_workflow(data, out, fit=True, config=config, base_model=base_model)
 
 
 @app.command("predict")

@@ -20,9 +20,12 @@ def _table(block: dict[str, Any]) -> list[str]:
         "| labels | precision [95% CI] | recall [95% CI] | F1 | labelled sample |",
         "|---|---|---|---|---|",
     ]
-    for who in ("model", "rules"):
+    for who in ("model", "linear", "rules"):
+        if who not in block:
+            continue
+        name = "linear alone" if who == "linear" else who
         for c in ("help_request", "public_demand", "any"):
-            lines.append(_row(f"{who}: {c}", block[who][c]))
+            lines.append(_row(f"{name}: {c}", block[who][c]))
     return lines
 
 
@@ -45,6 +48,30 @@ def render_help_card(metrics: dict[str, Any], cfg: dict[str, Any]) -> str:
         f" {metrics.get('shipped', {}).get('thresholds')}.",
         "",
     ]
+    tf = cfg.get("transformer") or {}
+    if tf.get("use"):
+        stage = metrics.get("shipped", {}).get("stage", {})
+        lines += [
+            f"Transformer stage ({tf['version']}, `nlp/models/help_transformer/`, int8 ONNX,"
+            " `nlp/help_stage.py`): the first"
+            f" {tf['layers']} of 12 multilingual-e5-small layers fine-tuned end to end on the"
+            f" labelled posts ({tf['max_length']} pieces, {tf['epochs']} epochs, lr"
+            f" {tf['learning_rate']}, class-balanced loss). A post whose linear P(help or demand)"
+            f" reaches {tf['gate']} also goes to it and gets {1 - float(tf['weight']):g} x linear +"
+            f" {float(tf['weight']):g} x transformer probabilities, labelled by the stage's own"
+            f" thresholds {stage.get('thresholds')} (chosen the same way, on the combined"
+            " scores); posts below the gate keep the linear probabilities. Off with"
+            " TINGFENG_NLP_CASCADE=false (then the linear thresholds apply)."
+            + (
+                " The shipped int8 model vs the torch model it was exported from, on the labelled"
+                f" posts: mean |dP| {stage['int8_vs_torch_mean_abs']}, max"
+                f" {stage['int8_vs_torch_max_abs']}; the combined path gives the same label to"
+                f" {stage['int8_vs_torch_label_agreement']:.1%} of them."
+                if "int8_vs_torch_label_agreement" in stage
+                else ""
+            ),
+            "",
+        ]
     enc = cfg.get("encoder") or {}
     if enc.get("use"):
         lines += [
@@ -60,6 +87,14 @@ def render_help_card(metrics: dict[str, Any], cfg: dict[str, Any]) -> str:
             "An optional encoder stage (frozen e5 vectors for posts past a gate) and optional demand"
             " co-occurrence patterns are off: the grouped cross-validation did not support them"
             " (numbers in `config.yaml`).",
+            "",
+        ]
+    if tf and not tf.get("use"):
+        lines += [
+            "An optional transformer stage (4 e5 layers fine-tuned on the labelled posts, for"
+            " posts past a gate; `nlp/help_stage.py`) is off: it gained within noise on the"
+            " grouped CV but lost on the largest left-out dataset and on hand-written posts in"
+            " other wording (numbers in `config.yaml`).",
             "",
         ]
     lines += [
@@ -96,10 +131,16 @@ def render_help_card(metrics: dict[str, Any], cfg: dict[str, Any]) -> str:
             " strata. `any` = either positive label vs none. The sample column gives raw counts"
             " on the labelled posts (unweighted).",
             "",
+            *_stage_protocol(cfg),
             *_table(metrics["protocol"]),
             "",
             "### Cross-source (train on two datasets, test on the third)",
             "",
+            *(
+                ["The linear model alone (the transformer stage is not refitted per dataset).", ""]
+                if tf.get("use")
+                else []
+            ),
         ]
         for held, block in metrics["cross_source"].items():
             lines += [
@@ -125,8 +166,32 @@ def render_help_card(metrics: dict[str, Any], cfg: dict[str, Any]) -> str:
         "",
         "## Reproduce",
         "```",
-        "tingfeng nlp train-help --data ../shared/datasets",
+        *(
+            [
+                "pip install -e '.[train]'   # the transformer stage is fine-tuned with torch",
+                f"tingfeng nlp convert-e5 {tf['base_model']} --layers 12",
+            ]
+            if tf.get("use")
+            else []
+        ),
+        "tingfeng nlp train-help --data ../shared/datasets"
+        + (f" --base-model {tf['base_model']}" if tf.get("use") else ""),
         "```",
         "",
     ]
     return "\n".join(lines)
+
+
+def _stage_protocol(cfg: dict[str, Any]) -> list[str]:
+    if not (cfg.get("transformer") or {}).get("use"):
+        return []
+    return [
+        "With the transformer stage (`model` rows): it is fine-tuned once per outer fold, on"
+        " that fold's training part, and scores the test fold; the test fold's thresholds are"
+        " chosen on the training part's combined scores (the linear model's inner out-of-fold"
+        " scores + the stage's out-of-fold scores). Those stage scores of the training rows"
+        " come from the other folds' fine-tunes, which saw the test fold's posts in training: a"
+        " small optimism in the thresholds only (a fully nested run would need 15 more"
+        " fine-tunes). `linear alone` rows: the same folds without the stage.",
+        "",
+    ]

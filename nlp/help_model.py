@@ -158,13 +158,15 @@ class HelpModel:
         assert self.We is not None and self.emb_mean is not None and self.emb_scale is not None
         return np.asarray(((vectors - self.emb_mean) / self.emb_scale) @ self.We, np.float64)
 
-    def labels(self, probs: np.ndarray) -> list[str]:
-        """Label of each row of probabilities by the per-class thresholds."""
+    def labels(self, probs: np.ndarray, thresholds: dict[str, float] | None = None) -> list[str]:
+        """Label of each row of probabilities by the per-class thresholds (default: the linear
+        model's own; the transformer stage brings thresholds for its combined probabilities)."""
+        th = thresholds or self.thresholds
         out = []
         for row in probs:
             best, best_p = "none", -1.0
             for j, c in enumerate(self.classes):
-                if c != "none" and row[j] >= self.thresholds[c] and row[j] > best_p:
+                if c != "none" and row[j] >= th[c] and row[j] > best_p:
                     best, best_p = c, float(row[j])
             out.append(best)
         return out
@@ -173,9 +175,14 @@ class HelpModel:
         self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
     ) -> list[dict[str, Any]]:
         """Predictions for normalized texts: label, score (its probability), scores."""
-        probs = self.predict_proba(texts, tokens)
+        return self.predictions(self.predict_proba(texts, tokens))
+
+    def predictions(
+        self, probs: np.ndarray, thresholds: dict[str, float] | None = None
+    ) -> list[dict[str, Any]]:
+        """Label, score (its probability) and scores of each row of probabilities."""
         out = []
-        for row, label in zip(probs, self.labels(probs), strict=True):
+        for row, label in zip(probs, self.labels(probs, thresholds), strict=True):
             scores = {c: round(float(v), 4) for c, v in zip(self.classes, row, strict=True)}
             out.append({"label": label, "score": scores[label], "scores": scores})
         return out

@@ -38,6 +38,16 @@ from nlp.help import HelpClassifier
 from nlp.help_data import LabelledPost, attach_texts, counts, load_pool, read_labels
 from nlp.help_metrics import POSITIVE, report
 from nlp.help_model import CLASSES, HelpModel, RuleFeatures
+from nlp.help_stage import (
+    StageSettings,
+    combine,
+    fit_and_export,
+    load_oof,
+    out_of_fold,
+    quantization_check,
+    require_torch,
+    save_oof,
+)
 
 log = logging.getLogger(__name__)
 
@@ -260,12 +270,13 @@ def _folds(
 
 def select(
     fitter: Fitter, idx: np.ndarray, cfg: dict, seed: int
-) -> tuple[float, str, dict[str, float], float]:
+) -> tuple[float, str, dict[str, float], float, np.ndarray]:
     """Inner grouped CV on rows `idx`: the best (C, weighting) by weighted mean F1 of the two
-    positive classes at their best thresholds, and those thresholds."""
+    positive classes at their best thresholds, those thresholds, and the inner out-of-fold
+    probabilities at that setting (rows outside `idx` stay zero)."""
     data = fitter.data
     folds = _folds(data, idx, int(cfg["inner_folds"]), seed)
-    best: tuple[float, str, dict[str, float], float] | None = None
+    best: tuple[float, str, dict[str, float], float, np.ndarray] | None = None
     for weighting in cfg["grid"]["weighting"]:
         for C in cfg["grid"]["C"]:
             oof = np.zeros((len(data.y), len(CLASSES)))
@@ -277,7 +288,7 @@ def select(
                 np.mean([_wf1(data.y[idx], pred, data.w[idx], CLASSES.index(c)) for c in POSITIVE])
             )
             if best is None or score > best[3]:
-                best = (float(C), str(weighting), th, score)
+                best = (float(C), str(weighting), th, score, oof)
     assert best is not None
     return best
 
@@ -312,34 +323,59 @@ def build_fitter(
     return Fitter(data, featurizer, idf, cfg, vectors, encoder)
 
 
-def cross_validate(fitter: Fitter, cfg: dict, progress: Callable[[str], None]) -> dict[str, Any]:
+def cross_validate(
+    fitter: Fitter,
+    cfg: dict,
+    progress: Callable[[str], None],
+    stage: StageSettings | None = None,
+    stage_oof: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """The grouped outer CV. With a transformer stage (`stage_oof`: its out-of-fold
+    probabilities over the same outer folds), the test fold is scored by the combined
+    probabilities with thresholds chosen on the training part's combined inner scores (linear
+    inner out-of-fold scores + the stage's out-of-fold scores); `linear` keeps the linear model
+    alone for comparison."""
     data = fitter.data
     seed = int(cfg["seed"])
-    all_idx = np.arange(len(data.y))
+    none = CLASSES.index("none")
     pred = np.zeros(len(data.y), dtype=int)
+    pred_linear = np.zeros(len(data.y), dtype=int)
     chosen = []
-    for k, (tr, te) in enumerate(_folds(data, all_idx, int(cfg["outer_folds"]), seed)):
-        C, weighting, th, inner = select(fitter, tr, cfg, seed + k + 1)
-        clf = fitter.fit(tr, C, weighting)
-        pred[te] = _labels(fitter.proba(clf, te), th)
-        chosen.append(
-            {
-                "fold": k,
-                "C": C,
-                "weighting": weighting,
-                "thresholds": th,
-                "inner_f1": round(inner, 3),
-            }
-        )
+    for k, (tr, te) in enumerate(outer_folds(data, cfg)):
+        C, weighting, th, inner, inner_oof = select(fitter, tr, cfg, seed + k + 1)
+        probs = fitter.proba(fitter.fit(tr, C, weighting), te)
+        pred_linear[te] = _labels(probs, th)
+        fold: dict[str, Any] = {
+            "fold": k,
+            "C": C,
+            "weighting": weighting,
+            "thresholds": th,
+            "inner_f1": round(inner, 3),
+        }
+        if stage is not None and stage_oof is not None:
+            train_scores = combine(inner_oof[tr], stage_oof[tr], none, stage.gate, stage.weight)
+            fold["stage_thresholds"] = choose_thresholds(train_scores, data.y[tr], data.w[tr])
+            test_scores = combine(probs, stage_oof[te], none, stage.gate, stage.weight)
+            pred[te] = _labels(test_scores, fold["stage_thresholds"])
+        else:
+            pred[te] = pred_linear[te]
+        chosen.append(fold)
         progress(f"outer fold {k + 1}: C={C} weighting={weighting} thresholds={th}")
     B, strata = int(cfg["bootstrap"]), data.strata
     rules = rule_predictions(data.texts)
-    return {
+    out = {
         "model": report(data.y, pred, data.w, strata, B, seed),
         "rules": report(data.y, rules, data.w, strata, B, seed),
         "folds": chosen,
         "predictions": pred,
     }
+    if stage is not None:
+        out["linear"] = report(data.y, pred_linear, data.w, strata, B, seed)
+    return out
+
+
+def outer_folds(data: Dataset, cfg: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    return _folds(data, np.arange(len(data.y)), int(cfg["outer_folds"]), int(cfg["seed"]))
 
 
 def cross_source(fitter: Fitter, cfg: dict, progress: Callable[[str], None]) -> dict[str, Any]:
@@ -349,7 +385,7 @@ def cross_source(fitter: Fitter, cfg: dict, progress: Callable[[str], None]) -> 
     out: dict[str, Any] = {}
     for held in sorted(set(names)):
         tr, te = np.flatnonzero(names != held), np.flatnonzero(names == held)
-        C, weighting, th, _ = select(fitter, tr, cfg, seed)
+        C, weighting, th, _, _ = select(fitter, tr, cfg, seed)
         pred = _labels(fitter.proba(fitter.fit(tr, C, weighting), te), th)
         rules = rule_predictions([data.texts[i] for i in te])
         B = int(cfg["bootstrap"]) // 4
@@ -371,11 +407,14 @@ def train_help(
     labels: Path | None = None,
     evaluate: bool = True,
     fit: bool = True,
+    base_model: Path | None = None,
     progress: Callable[[str], None] = lambda m: None,
 ) -> dict[str, Any]:
     """The whole workflow: protocol metrics (`evaluate`), then the shipped model (`fit`);
     writes the model folder (without `fit`, only metrics.json and the card, describing the
-    model already in `out`)."""
+    model already in `out`). With `transformer.use` in the config, the transformer stage is
+    fine-tuned per outer fold and on all posts into `out.parent / "help_transformer"`
+    (`base_model`: the converted encoder; default: the config's `transformer.base_model`)."""
     from nlp.help_card import render_help_card
 
     config_path = config or default_config_path()
@@ -385,6 +424,9 @@ def train_help(
         labels_path = Path(__file__).resolve().parents[1] / labels_path
     data = load_dataset(labels_path, data_root, float(cfg.get("near_duplicate_jaccard", 0.5)))
     progress(f"{len(data.rows)} labelled posts, {len(set(data.groups))} near-duplicate groups")
+    stage = StageSettings.from_config(cfg)
+    stage_dir = out.parent / STAGE_FOLDER
+    stage_oof = _stage_scores(stage, data, cfg, labels_path, stage_dir, base_model, progress)
     fitter = build_fitter(data, data_root, cfg, progress)
     metrics: dict[str, Any] = {
         "task": "help",
@@ -398,12 +440,12 @@ def train_help(
         },
     }
     if evaluate:
-        cv = cross_validate(fitter, cfg, progress)
+        cv = cross_validate(fitter, cfg, progress, stage, stage_oof)
         metrics["protocol"] = {k: v for k, v in cv.items() if k != "predictions"}
         metrics["cross_source"] = cross_source(fitter, cfg, progress)
     if fit:
         seed = int(cfg["seed"])
-        C, weighting, th, inner = select(fitter, np.arange(len(data.y)), cfg, seed)
+        C, weighting, th, inner, inner_oof = select(fitter, np.arange(len(data.y)), cfg, seed)
         clf = fitter.fit(np.arange(len(data.y)), C, weighting)
         metrics["shipped"] = {
             "C": C,
@@ -417,12 +459,94 @@ def train_help(
         model = fitter.to_model(clf, str(cfg["version"]), th, extra)
         model.save(out)
         shutil.copyfile(config_path, out / "config.yaml")
+        if stage is not None and stage_oof is not None:
+            none = CLASSES.index("none")
+            scores = combine(inner_oof, stage_oof, none, stage.gate, stage.weight)
+            stage_th = choose_thresholds(scores, data.y, data.w)
+            torch_probs, int8_probs = fit_and_export(
+                stage,
+                _stage_base(stage, base_model),
+                data.texts,
+                data.y,
+                CLASSES,
+                stage_th,
+                stage_dir,
+                seed,
+                progress,
+            )
+            check = quantization_check(
+                model.predict_proba(data.texts, data.tokens),
+                torch_probs,
+                int8_probs,
+                stage,
+                lambda p: _labels(p, stage_th),
+            )
+            metrics["shipped"]["stage"] = {
+                "version": stage.version,
+                "thresholds": stage_th,
+                **check,
+            }
     else:
         shipped = HelpModel.load(out)
         metrics["shipped"] = {"version": shipped.version, "thresholds": shipped.thresholds}
+        if stage is not None and (stage_dir / "meta.json").is_file():
+            meta = json.loads((stage_dir / "meta.json").read_text(encoding="utf-8"))
+            metrics["shipped"]["stage"] = {
+                "version": meta["version"],
+                "thresholds": meta["thresholds"],
+            }
     (out / "metrics.json").write_text(
         json.dumps(metrics, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
     )
     (out / "model_card.md").write_text(render_help_card(metrics, cfg), encoding="utf-8")
     progress(f"saved {cfg['version']} to {out}")
     return metrics
+
+
+STAGE_FOLDER = "help_transformer"
+
+
+def _stage_base(stage: StageSettings, base_model: Path | None) -> Path:
+    base = base_model or Path(stage.base_model)
+    if not (base / "tokenizer.json").is_file():
+        from nlp.errors import ConfigError
+
+        raise ConfigError(
+            f"{base}: no converted encoder (tokenizer.json + weights); build it with "
+            "`tingfeng nlp convert-e5 data/models/e5-zh --layers 12` or pass --base-model"
+        )
+    return base
+
+
+def _stage_scores(
+    stage: StageSettings | None,
+    data: Dataset,
+    cfg: dict,
+    labels_path: Path,
+    stage_dir: Path,
+    base_model: Path | None,
+    progress: Callable[[str], None],
+) -> np.ndarray | None:
+    """The stage's out-of-fold probabilities: saved ones when they were made from these labels
+    and settings, else one fine-tune per outer fold (needs torch)."""
+    if stage is None:
+        return None
+    digest = stage.digest(labels_path)
+    saved = load_oof(stage_dir, digest, len(data.y))
+    if saved is not None:
+        progress(f"transformer stage: out-of-fold scores from {stage_dir / 'oof.npz'}")
+        return saved
+    require_torch()
+    base = _stage_base(stage, base_model)
+    scores = out_of_fold(
+        stage,
+        base,
+        data.texts,
+        data.y,
+        outer_folds(data, cfg),
+        len(CLASSES),
+        int(cfg["seed"]),
+        progress,
+    )
+    save_oof(stage_dir, scores, digest)
+    return scores

@@ -15,7 +15,10 @@ Tasks:
 - `emotion`: neutral / happy / angry / sad / fear / surprise;
 - `polarity`: positive / neutral / negative, the emotion probabilities summed;
 - `help`: help_request / public_demand / none (`nlp.help_model`: rule features + character
-  n-grams, trained on hand-labelled real posts; per-class thresholds in its meta.json).
+  n-grams, trained on hand-labelled real posts; per-class thresholds in its meta.json). With
+  the cascade on, posts the linear help model does not rule out (P(help or demand) at or above
+  the gate) also go to its fine-tuned transformer stage (`nlp/models/help_transformer/`,
+  `nlp.help_stage`), labelled by the stage's thresholds.
 
 Each prediction is `{"label", "score", "scores"}`: the top label, its probability, and the
 probability of every label.
@@ -37,6 +40,7 @@ from nlp.data import context_text
 from nlp.encoder import Encoder, EncoderHead, has_encoder, has_head
 from nlp.errors import PredictInputError, UnknownTask
 from nlp.help_model import HelpModel
+from nlp.help_stage import combine, routed_rows
 from nlp.linear import LinearModel
 from nlp.transformer.cascade import Band, cascade_probabilities
 from nlp.transformer.runtime import TransformerClassifier, has_transformer
@@ -139,13 +143,14 @@ class Predictor:
 
     def versions(self) -> dict[str, str]:
         second = self.transformer("rumor")
+        help_stage = self.transformer("help")
         head = self.head("rumor")
         return {
             "rumor": self.linear("rumor").version
             + (f"+{head.version}" if head else "")
             + (f"~{second.version}" if second else ""),
             "emotion": self.linear("emotion").version,
-            "help": self.help().version,
+            "help": self.help().version + (f"~{help_stage.version}" if help_stage else ""),
         }
 
     @property
@@ -185,7 +190,7 @@ class Predictor:
         contexts: list[Sequence[str]] | None,
     ) -> list[Prediction]:
         if task == "help":
-            return self.help().predict(norm, tokens)
+            return self._help_predictions(norm, tokens)
         name = "emotion" if task == "polarity" else task
         model = self.linear(name)
         if tokens is None and model.featurizer.words:
@@ -222,6 +227,30 @@ class Predictor:
         )
         counts[1] += len(routed)
         return out
+
+    def _help_predictions(
+        self, norm: list[str], tokens: list[Sequence[str]] | None
+    ) -> list[Prediction]:
+        """The help model; posts past its transformer stage's gate get the weighted mean of
+        both models' probabilities, labelled by the stage's thresholds (`nlp.help_stage`)."""
+        model = self.help()
+        probs = model.predict_proba(norm, tokens)
+        counts = self.routing.setdefault("help", [0, 0])
+        counts[0] += len(norm)
+        second = self.transformer("help")
+        if second is None:
+            return model.predictions(probs)
+        cascade = second.meta["cascade"]
+        none = model.classes.index("none")
+        gate, weight = float(cascade["low"]), float(cascade["weight"])
+        rows = routed_rows(probs, none, gate)
+        counts[1] += len(rows)
+        if len(rows):
+            order = [second.classes.index(c) for c in model.classes]
+            stage = np.zeros_like(probs)
+            stage[rows] = second.predict_proba([norm[i] for i in rows])[:, order]
+            probs = combine(probs, stage, none, gate, weight)
+        return model.predictions(probs, second.meta["thresholds"])
 
     def _encoder_stage(
         self, name: str, model: LinearModel, probs: np.ndarray, norm: list[str]
