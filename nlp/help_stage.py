@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from nlp.errors import ConfigError
+from nlp.linear import softmax
 
 OOF_FILE = "oof.npz"
 Progress = Callable[[str], None]
@@ -143,11 +144,6 @@ def _split(texts: Sequence[str], y: np.ndarray, rows: np.ndarray, n_classes: int
     return Split([texts[i] for i in rows], labels, w / w.mean())
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def require_torch() -> None:
     try:
         import torch  # noqa: F401
@@ -177,7 +173,7 @@ def out_of_fold(
         model, tokenizer = fine_tune(
             cfg, base, {"train": _split(texts, y, tr, n_classes)}, n_classes
         )
-        out[te] = _softmax(_logits(model, tokenizer, [texts[i] for i in te]))
+        out[te] = softmax(_logits(model, tokenizer, [texts[i] for i in te]))
         progress(f"transformer stage: fold {k + 1}/{len(folds)} fine-tuned")
     return out
 
@@ -207,7 +203,7 @@ def fit_and_export(
         cfg, base, {"train": _split(texts, y, rows, len(classes))}, len(classes)
     )
     progress("transformer stage: fine-tuned on all labelled posts; exporting int8 ONNX")
-    torch_probs = _softmax(_logits(model, tokenizer, list(texts)))
+    torch_probs = softmax(_logits(model, tokenizer, list(texts)))
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         q = export_onnx(model, Path(tmp) / "model.onnx", quantize=True)
