@@ -177,3 +177,26 @@ def test_without_a_stage_the_linear_help_model_and_its_thresholds_decide() -> No
         assert predictor_stage is None  # none shipped (see nlp/resources/help_train.yaml)
         assert predictor.predict("help", POSTS) == want
         assert predictor.versions()["help"] == linear.version
+
+
+def test_cli_names_the_missing_train_extra_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli.main import main
+
+    config = tmp_path / "stage.yaml"
+    config.write_text(BASE_CONFIG + STAGE, encoding="utf-8")
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["tingfeng", "nlp", "train-help", "--data", str(SHARED), "--config", str(config),
+         "--out", str(tmp_path / "models" / "help")],
+    )  # fmt: skip
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "'.[train]'" in err and "train extra" in err  # brackets as written, not markup
+    assert "transformer.use: false" in err and "Traceback" not in err
+    assert not (tmp_path / "models" / "help").exists()
