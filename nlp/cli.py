@@ -267,7 +267,8 @@ def train_help_cmd(
     """Train the help/demand classifier on the hand-labelled posts (tests/nlp/fixtures/
     help_labels.tsv joined with the shared datasets): grouped cross-validation with the rules as
     baseline, then the shipped model, metrics.json and model card. With `transformer.use` in
-    the settings (the default), also its fine-tuned transformer stage (needs the train extra).
+    the settings (off in the shipped ones), also its fine-tuned transformer stage (needs the
+    train extra).
 
     Example: tingfeng nlp train-help --data ../shared/datasets --base-model data/models/e5-zh
     """

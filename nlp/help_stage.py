@@ -215,7 +215,7 @@ def fit_and_export(
         "classes": list(classes),
         "max_length": s.max_length,
         "calibration": {"method": "none"},
-        "cascade": {"low": s.gate, "high": 1.0, "combine": "weighted", "weight": s.weight},
+        "stage": {"gate": s.gate, "weight": s.weight},
         "thresholds": thresholds,
         "layers": s.layers,
     }
@@ -230,11 +230,11 @@ def quantization_check(
     torch_probs: np.ndarray,
     int8_probs: np.ndarray,
     s: StageSettings,
+    none: int,
     labels: Callable[[np.ndarray], np.ndarray],
 ) -> dict[str, float]:
     """How far the shipped int8 stage is from the torch model it came from: probability
     differences of the stage alone, and how often the combined path's label is the same."""
-    none = len(torch_probs[0]) - 1
     diff = np.abs(int8_probs - torch_probs)
     same = labels(combine(linear, int8_probs, none, s.gate, s.weight)) == labels(
         combine(linear, torch_probs, none, s.gate, s.weight)

@@ -338,6 +338,7 @@ def cross_validate(
     data = fitter.data
     seed = int(cfg["seed"])
     none = CLASSES.index("none")
+    staged = stage is not None and stage_oof is not None
     pred = np.zeros(len(data.y), dtype=int)
     pred_linear = np.zeros(len(data.y), dtype=int)
     chosen = []
@@ -352,7 +353,8 @@ def cross_validate(
             "thresholds": th,
             "inner_f1": round(inner, 3),
         }
-        if stage is not None and stage_oof is not None:
+        if staged:
+            assert stage is not None and stage_oof is not None
             train_scores = combine(inner_oof[tr], stage_oof[tr], none, stage.gate, stage.weight)
             fold["stage_thresholds"] = choose_thresholds(train_scores, data.y[tr], data.w[tr])
             test_scores = combine(probs, stage_oof[te], none, stage.gate, stage.weight)
@@ -369,7 +371,7 @@ def cross_validate(
         "folds": chosen,
         "predictions": pred,
     }
-    if stage is not None:
+    if staged:
         out["linear"] = report(data.y, pred_linear, data.w, strata, B, seed)
     return out
 
@@ -479,6 +481,7 @@ def train_help(
                 torch_probs,
                 int8_probs,
                 stage,
+                none,
                 lambda p: _labels(p, stage_th),
             )
             metrics["shipped"]["stage"] = {

@@ -240,9 +240,8 @@ class Predictor:
         second = self.transformer("help")
         if second is None:
             return model.predictions(probs)
-        cascade = second.meta["cascade"]
         none = model.classes.index("none")
-        gate, weight = float(cascade["low"]), float(cascade["weight"])
+        gate, weight = float(second.meta["stage"]["gate"]), float(second.meta["stage"]["weight"])
         rows = routed_rows(probs, none, gate)
         counts[1] += len(rows)
         if len(rows):

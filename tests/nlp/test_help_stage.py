@@ -134,10 +134,7 @@ class RecordingStage:
 
     def __init__(self, gate: float, weight: float, thresholds: dict[str, float]) -> None:
         self.classes = ["none", "public_demand", "help_request"]  # not the linear model's order
-        self.meta = {
-            "cascade": {"low": gate, "high": 1.0, "combine": "weighted", "weight": weight},
-            "thresholds": thresholds,
-        }
+        self.meta = {"stage": {"gate": gate, "weight": weight}, "thresholds": thresholds}
         self.asked: list[str] = []
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
