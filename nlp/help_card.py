@@ -110,14 +110,14 @@ def render_help_card(metrics: dict[str, Any], cfg: dict[str, Any]) -> str:
         "| stratum | help_request | public_demand | none |",
         "|---|---|---|---|",
     ]
-    for s, c in counts.items():
-        lines.append(f"| {s} | {c['help_request']} | {c['public_demand']} | {c['none']} |")
+    lines += _count_rows(counts)
     est = metrics["pool_estimate"]
     lines += [
         "",
         f"Estimated over the whole pool (weighted): help_request {est['help_request']},"
         f" public_demand {est['public_demand']}, none {est['none']} posts.",
         "",
+        *_other_data(metrics),
     ]
     if "protocol" in metrics:
         lines += [
@@ -134,7 +134,8 @@ def render_help_card(metrics: dict[str, Any], cfg: dict[str, Any]) -> str:
             *_stage_protocol(cfg),
             *_table(metrics["protocol"]),
             "",
-            "### Cross-source (train on two datasets, test on the third)",
+            *_other_protocol(metrics),
+            "### Cross-source (leave one source family out: train on the rest, test on it)",
             "",
             *(
                 ["The linear model alone (the transformer stage is not refitted per dataset).", ""]
@@ -149,6 +150,7 @@ def render_help_card(metrics: dict[str, Any], cfg: dict[str, Any]) -> str:
                 *_table(block),
                 "",
             ]
+    lines += _other_test(metrics)
     t = cfg["targets"]
     lines += [
         "## Targets",
@@ -158,10 +160,12 @@ def render_help_card(metrics: dict[str, Any], cfg: dict[str, Any]) -> str:
         " in ~20k posts).",
         "",
         "## Limits",
-        "- Epidemic-era (2020) Weibo only; other periods and platforms are untested.",
+        "- Weibo only: epidemic-era (2020) posts, and (round 6) 2011-2016 rumor-era posts,"
+        " comments on incidents and everyday posts; other platforms are untested.",
         "- Pleas are rare in the shared data, so help_request rests on few examples; many pleas"
         " carry their content in an image and only say 求助 / 帮忙转.",
-        "- One annotator; the guide's borderline rules (mask-shortage complaints count as"
+        "- One annotator for the epidemic posts, four (one per batch) for round 6; the guide's"
+        " borderline rules (mask-shortage complaints count as"
         " demands, calls to punish people in national news do not) are judgment calls.",
         "",
         "## Reproduce",
@@ -195,3 +199,76 @@ def _stage_protocol(cfg: dict[str, Any]) -> list[str]:
         " fine-tunes). `linear alone` rows: the same folds without the stage.",
         "",
     ]
+
+
+def _count_rows(counts: dict[str, dict[str, int]]) -> list[str]:
+    """Label counts per stratum, strata without posts left out."""
+    return [
+        f"| {s} | {c['help_request']} | {c['public_demand']} | {c['none']} |"
+        for s, c in counts.items()
+        if sum(c.values())
+    ]
+
+
+def _other_data(metrics: dict[str, Any]) -> list[str]:
+    if "other_counts" not in metrics:
+        return []
+    est = metrics["other_pool_estimate"]
+    use = (
+        "They train too (their weights rescaled so each pool weighs the same in total)."
+        if metrics.get("other_trained")
+        else "They are a test set only: nothing is fitted on them."
+    )
+    lines = [
+        "Other sources and periods (round 6): posts of 2011-2016 Weibo rumor datasets (CED,"
+        " Ma 2016), comments on social-movement incidents (osm2022) and everyday posts (SMP2020),"
+        f" 43,407 posts; {metrics['other_n']} of them labelled the same way, ids + labels in"
+        f" `{metrics['other_labels']}`,"
+        " weighted to that pool (1 / inclusion probability). " + use,
+        "",
+        "| stratum | help_request | public_demand | none |",
+        "|---|---|---|---|",
+    ]
+    lines += _count_rows(metrics["other_counts"])
+    lines += [
+        "",
+        f"Estimated over that pool (weighted): help_request {est['help_request']},"
+        f" public_demand {est['public_demand']}, none {est['none']} posts.",
+        "",
+    ]
+    return lines
+
+
+def _other_protocol(metrics: dict[str, Any]) -> list[str]:
+    block = metrics["protocol"].get("other_sources")
+    if not block:
+        return []
+    return [
+        "",
+        "The tables above score the epidemic posts; the same folds' other-source posts"
+        " (weighted to their own pool):",
+        "",
+        *_table(block),
+        "",
+    ]
+
+
+def _other_test(metrics: dict[str, Any]) -> list[str]:
+    tested = metrics.get("other_sources_test")
+    if not tested:
+        return []
+    lines = [
+        "### Other sources and periods (never trained on)",
+        "",
+        "The model fitted on all epidemic posts (grid and thresholds from its inner loop),"
+        " scored on the round-6 posts, weighted to their pool:",
+        "",
+    ]
+    for name, block in tested.items():
+        lines += [
+            f"**{name}** ({block['n']} posts; positives {block['positives']}):",
+            "",
+            *_table(block),
+            "",
+        ]
+    return lines

@@ -22,7 +22,12 @@ labelled posts included (`model_hi` P >= 0.15: all 306; `model_mid` 0.07-0.15: 2
 labelled before were labelled by hand and carry their band as stratum. Round (5) did the same
 with the model retrained on rounds 1-4 (help-linear-2): `model2_hi` P >= 0.3: all 363;
 `model2_mid` 0.2-0.3: 100 of 325 (seed 20261203); 149 new posts labelled.
-A post's `weight` is 1 / its probability of being drawn in any round (Horvitz-Thompson:
+Round (6) drew from a second pool, posts from other sources and periods (`OTHER_POOL_FILES`,
+`load_other_pool`: 43,407 posts), in the word strata above plus bands of help-linear-3's score
+(`banded`: `model3_hi` >= 0.3, `model3_mid` 0.1-0.3, taken out of strong/near_miss/random),
+`ROUND6_SIZES` posts per stratum (`draw_other_sample`, seed 20261207); 667 posts labelled into
+`tests/nlp/fixtures/help_labels_other.tsv`, weights = 1 / inclusion probability in that pool.
+A post's `weight` (rounds 1-5) is 1 / its probability of being drawn in any round (Horvitz-Thompson:
 1 - (1 - p_rounds_1_3)(1 - p_round_4)(1 - p_round_5), `union_weight` applied twice), so weighted
 counts estimate counts over the whole pool of 19,897 posts. Caveat: the bands of rounds 4 and 5
 come from models fitted on the earlier labels, so posts labelled before tend to fall into the
@@ -41,6 +46,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -52,6 +58,14 @@ POOL_FILES = {
     "covid_weibo_hashtag_topics": "posts_sample.jsonl",
     "nlpcc2020_covid_weibo_emotion": "labeled.jsonl",
     "checked_covid_weibo": "posts.jsonl",
+}
+# Round 6: posts from other sources and periods (2011-2016 Weibo rumor-era posts, comments on
+# social-movement incidents, everyday Weibo posts), a second pool with its own weights.
+OTHER_POOL_FILES = {
+    "ced_weibo_rumor": "posts.jsonl",
+    "ma2016_weibo_rumor": "events.jsonl",
+    "osm2022_weibo_social_movement_sentiment": "train.jsonl",
+    "smp2020_ewect_usual": "train.jsonl",
 }
 STRATA = (
     "rule_hit",
@@ -65,6 +79,8 @@ STRATA = (
     "model_rest",
     "model2_hi",
     "model2_mid",
+    "model3_hi",
+    "model3_mid",
 )
 LABELS = ("help_request", "public_demand", "none")
 COLUMNS = ("key", "dataset", "id", "stratum", "weight", "label")
@@ -95,10 +111,12 @@ class LabelledPost:
 
 
 def load_pool(root: Path, datasets: Iterable[str] = POOL_FILES) -> list[PoolPost]:
-    """Every post of the epidemic-era Weibo sets, normalized (read from the shared folder)."""
+    """Every post of the epidemic-era Weibo sets (or of `datasets`, from either pool),
+    normalized (read from the shared folder)."""
     out: list[PoolPost] = []
+    files = {**POOL_FILES, **OTHER_POOL_FILES}
     for name in datasets:
-        path = root / name / POOL_FILES[name]
+        path = root / name / files[name]
         if not path.is_file():
             raise DatasetError(f"{path}: not found (is --data pointing at the shared datasets?)")
         with path.open(encoding="utf-8") as fh:
@@ -107,6 +125,18 @@ def load_pool(root: Path, datasets: Iterable[str] = POOL_FILES) -> list[PoolPost
                     row = json.loads(line)
                     text = row.get("text") or ""
                     out.append(PoolPost(name, str(row["id"]), text, normalize(text)))
+    return out
+
+
+def load_other_pool(root: Path) -> list[PoolPost]:
+    """The round-6 pool: every post of `OTHER_POOL_FILES`, a text kept once (its first
+    dataset in that order: 1,782 ma2016 source posts repeat a CED post)."""
+    seen: set[str] = set()
+    out = []
+    for post in load_pool(root, OTHER_POOL_FILES):
+        if post.norm not in seen:
+            seen.add(post.norm)
+            out.append(post)
     return out
 
 
@@ -174,6 +204,43 @@ def draw_sample(
                     LabelledPost(p.key, dataset, p.id, stratum, len(members) / take, "none", p.text)
                 )
     return out
+
+
+ROUND6_SIZES = {
+    "rule_hit": 150,
+    "plea": 120,
+    "model3_hi": 76,
+    "model3_mid": 50,
+    "strong": 100,
+    "near_miss": 100,
+    "random": 100,
+}
+ROUND6_SEED = 20261207
+
+
+def banded(post_strata: Sequence[str], scores: Sequence[float]) -> list[str]:
+    """Round 6 strata: posts the word strata call `strong`, `near_miss` or `random` go to
+    `model3_hi` when the shipped model's P(help or demand) >= 0.3, `model3_mid` at 0.1-0.3."""
+    out = []
+    for stratum, p in zip(post_strata, scores, strict=True):
+        if stratum in ("strong", "near_miss", "random") and p >= 0.1:
+            stratum = "model3_hi" if p >= 0.3 else "model3_mid"
+        out.append(stratum)
+    return out
+
+
+def draw_other_sample(root: Path, rules: HelpClassifier, model: Any) -> list[LabelledPost]:
+    """Round 6 (see the module docstring): the other-source pool in word strata and bands of
+    `model`'s P(help or demand), `ROUND6_SIZES` posts per stratum (seeded)."""
+    from analysis.text import segment
+
+    pool = load_other_pool(root)
+    norm = [p.norm for p in pool]
+    probs = model.predict_proba(norm, [segment(t) for t in norm])
+    scores = 1.0 - probs[:, model.classes.index("none")]
+    return draw_sample(
+        pool, banded(strata(pool, rules), scores.tolist()), ROUND6_SIZES, seed=ROUND6_SEED
+    )
 
 
 def union_weight(p_before: float, p_round: float) -> float:

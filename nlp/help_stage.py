@@ -73,10 +73,10 @@ class StageSettings:
             )
         return out
 
-    def digest(self, labels: Path) -> str:
-        """What the out-of-fold scores depend on: the labels file and the fine-tuning
+    def digest(self, *labels: Path) -> str:
+        """What the out-of-fold scores depend on: the labels files and the fine-tuning
         settings (not the gate or weight, which only combine the scores)."""
-        h = hashlib.sha256(labels.read_bytes())
+        h = hashlib.sha256(b"".join(p.read_bytes() for p in labels))
         tuning = {k: v for k, v in self.__dict__.items() if k not in ("gate", "weight", "version")}
         h.update(json.dumps(tuning, sort_keys=True).encode())
         return h.hexdigest()[:16]

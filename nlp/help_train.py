@@ -12,8 +12,15 @@ Protocol (settings in `nlp/resources/help_train.yaml`):
    estimates precision and recall over the whole pool of posts, not over the over-sampled
    strata. 95% intervals: percentile bootstrap, resampling posts within each stratum.
 4. The rules (`nlp.help`) are scored on the same posts, with the same weights.
-5. Cross-source: train on two of the three datasets, test on the third (thresholds again from
-   the inner loop on the training datasets).
+5. Cross-source: leave each source family out, train on the rest, test on it (thresholds again
+   from the inner loop on the training part).
+6. Other sources (`other_sources` in the config): posts from other periods and kinds of
+   Weibo (2011-2016 rumor-era posts, comments on social-movement incidents, everyday posts),
+   labelled the same way, weighted to their own pool. With `train: false` they are a test set
+   only: the model fitted on the epidemic posts is scored on them. With `train: true` they join
+   the training posts (their weights rescaled so each pool weighs the same in total), every
+   table above reports the epidemic posts and the other posts separately, and their families
+   are left out in turn like the epidemic datasets.
 The shipped model: the grid and thresholds chosen by grouped cross-validation on all labelled
 posts, then fitted on all of them.
 """
@@ -79,6 +86,10 @@ class Dataset:
     w: np.ndarray  # sampling weights
     groups: np.ndarray
     strata: np.ndarray
+    pool: np.ndarray  # "epidemic" or "other" (the round-6 other-source labels)
+
+    def rows_of(self, pool: str) -> np.ndarray:
+        return np.flatnonzero(self.pool == pool)
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -105,18 +116,60 @@ def near_duplicate_groups(texts: Sequence[str], threshold: float) -> np.ndarray:
     return np.array([find(i) for i in range(len(texts))])
 
 
-def load_dataset(labels: Path, data_root: Path, threshold: float) -> Dataset:
+def load_dataset(
+    labels: Path,
+    data_root: Path,
+    threshold: float,
+    other: Path | None = None,
+    rescale_other: float = 0.0,
+) -> Dataset:
+    """The labelled posts with their texts; `other`: the other-source labels, appended (with
+    `rescale_other` > 0, their weights are scaled to that share of the epidemic posts' total
+    weight)."""
     rows = attach_texts(read_labels(labels), data_root)
+    pool = ["epidemic"] * len(rows)
+    if other is not None:
+        extra = attach_texts(read_labels(other), data_root)
+        rows, pool = rows + extra, pool + ["other"] * len(extra)
     texts = [normalize(r.text) for r in rows]
+    w = np.array([r.weight for r in rows])
+    is_other = np.array(pool) == "other"
+    if rescale_other and is_other.any():
+        w[is_other] *= rescale_other * w[~is_other].sum() / w[is_other].sum()
     return Dataset(
         rows=rows,
         texts=texts,
         tokens=[segment(t) for t in texts],
         y=np.array([CLASSES.index(r.label) for r in rows]),
-        w=np.array([r.weight for r in rows]),
+        w=w,
         groups=near_duplicate_groups(texts, threshold),
         strata=np.array([f"{r.dataset}/{r.stratum}" for r in rows]),
+        pool=np.array(pool),
     )
+
+
+def training_rows(data: Dataset, cfg: dict) -> np.ndarray:
+    """The rows the protocol and the shipped model train on."""
+    if (cfg.get("other_sources") or {}).get("train"):
+        return np.arange(len(data.y))
+    return data.rows_of("epidemic")
+
+
+def families(data: Dataset, cfg: dict) -> dict[str, np.ndarray]:
+    """Source families left out in turn (rows of the training set): each epidemic dataset,
+    and the configured other-source families when those train too."""
+    names = np.array([r.dataset for r in data.rows])
+    train = training_rows(data, cfg)
+    out = {d: np.intersect1d(train, np.flatnonzero(names == d)) for d in sorted(set(names[train]))}
+    other = cfg.get("other_sources") or {}
+    if other.get("train"):
+        for fam, members in (other.get("families") or {}).items():
+            idx = np.flatnonzero(np.isin(names, members))
+            for d in members:
+                out.pop(d, None)
+            if len(idx):
+                out[fam] = idx
+    return out
 
 
 # -- model ------------------------------------------------------------------------------------
@@ -273,20 +326,25 @@ def select(
 ) -> tuple[float, str, dict[str, float], float, np.ndarray]:
     """Inner grouped CV on rows `idx`: the best (C, weighting) by weighted mean F1 of the two
     positive classes at their best thresholds, those thresholds, and the inner out-of-fold
-    probabilities at that setting (rows outside `idx` stay zero)."""
+    probabilities at that setting (rows outside `idx` stay zero). With
+    `other_sources.choose_on: epidemic`, thresholds and the grid are chosen on the epidemic rows
+    of `idx` only (the other-source rows still train)."""
     data = fitter.data
     folds = _folds(data, idx, int(cfg["inner_folds"]), seed)
+    scored = idx
+    if (cfg.get("other_sources") or {}).get("choose_on") == "epidemic":
+        epidemic = np.intersect1d(idx, data.rows_of("epidemic"))
+        scored = epidemic if len(epidemic) else idx
     best: tuple[float, str, dict[str, float], float, np.ndarray] | None = None
     for weighting in cfg["grid"]["weighting"]:
         for C in cfg["grid"]["C"]:
             oof = np.zeros((len(data.y), len(CLASSES)))
             for tr, te in folds:
                 oof[te] = fitter.proba(fitter.fit(tr, float(C), weighting), te)
-            th = choose_thresholds(oof[idx], data.y[idx], data.w[idx])
-            pred = _labels(oof[idx], th)
-            score = float(
-                np.mean([_wf1(data.y[idx], pred, data.w[idx], CLASSES.index(c)) for c in POSITIVE])
-            )
+            y, w = data.y[scored], data.w[scored]
+            th = choose_thresholds(oof[scored], y, w)
+            pred = _labels(oof[scored], th)
+            score = float(np.mean([_wf1(y, pred, w, CLASSES.index(c)) for c in POSITIVE]))
             if best is None or score > best[3]:
                 best = (float(C), str(weighting), th, score, oof)
     assert best is not None
@@ -342,6 +400,7 @@ def cross_validate(
     pred = np.zeros(len(data.y), dtype=int)
     pred_linear = np.zeros(len(data.y), dtype=int)
     chosen = []
+    rows = training_rows(data, cfg)
     for k, (tr, te) in enumerate(outer_folds(data, cfg)):
         C, weighting, th, inner, inner_oof = select(fitter, tr, cfg, seed + k + 1)
         probs = fitter.proba(fitter.fit(tr, C, weighting), te)
@@ -363,41 +422,78 @@ def cross_validate(
             pred[te] = pred_linear[te]
         chosen.append(fold)
         progress(f"outer fold {k + 1}: C={C} weighting={weighting} thresholds={th}")
-    B, strata = int(cfg["bootstrap"]), data.strata
+    B = int(cfg["bootstrap"])
     rules = rule_predictions(data.texts)
-    out = {
-        "model": report(data.y, pred, data.w, strata, B, seed),
-        "rules": report(data.y, rules, data.w, strata, B, seed),
+
+    def scored(idx: np.ndarray) -> dict[str, Any]:
+        y, w, strata = data.y[idx], data.w[idx], data.strata[idx]
+        block = {
+            "model": report(y, pred[idx], w, strata, B, seed),
+            "rules": report(y, rules[idx], w, strata, B, seed),
+        }
+        if staged:
+            block["linear"] = report(y, pred_linear[idx], w, strata, B, seed)
+        return block
+
+    out: dict[str, Any] = {
+        **scored(np.intersect1d(rows, data.rows_of("epidemic"))),
         "folds": chosen,
         "predictions": pred,
     }
-    if staged:
-        out["linear"] = report(data.y, pred_linear, data.w, strata, B, seed)
+    other = np.intersect1d(rows, data.rows_of("other"))
+    if len(other):
+        out["other_sources"] = scored(other)
     return out
 
 
 def outer_folds(data: Dataset, cfg: dict) -> list[tuple[np.ndarray, np.ndarray]]:
-    return _folds(data, np.arange(len(data.y)), int(cfg["outer_folds"]), int(cfg["seed"]))
+    """The outer grouped folds over the training rows."""
+    return _folds(data, training_rows(data, cfg), int(cfg["outer_folds"]), int(cfg["seed"]))
+
+
+def _held_out(fitter: Fitter, tr: np.ndarray, te: np.ndarray, cfg: dict) -> dict[str, Any]:
+    """Select and fit on rows `tr`, score rows `te` (weighted to their own pool)."""
+    data, seed = fitter.data, int(cfg["seed"])
+    C, weighting, th, _, _ = select(fitter, tr, cfg, seed)
+    pred = _labels(fitter.proba(fitter.fit(tr, C, weighting), te), th)
+    rules = rule_predictions([data.texts[i] for i in te])
+    B = int(cfg["bootstrap"]) // 4
+    return {
+        "n": len(te),
+        "positives": {c: int((data.y[te] == CLASSES.index(c)).sum()) for c in POSITIVE},
+        "model": report(data.y[te], pred, data.w[te], data.strata[te], B, seed),
+        "rules": report(data.y[te], rules, data.w[te], data.strata[te], B, seed),
+    }
 
 
 def cross_source(fitter: Fitter, cfg: dict, progress: Callable[[str], None]) -> dict[str, Any]:
+    """Each family left out in turn: trained on the other training rows, tested on it."""
     data = fitter.data
-    seed = int(cfg["seed"])
-    names = np.array([r.dataset for r in data.rows])
+    train = training_rows(data, cfg)
     out: dict[str, Any] = {}
-    for held in sorted(set(names)):
-        tr, te = np.flatnonzero(names != held), np.flatnonzero(names == held)
-        C, weighting, th, _, _ = select(fitter, tr, cfg, seed)
-        pred = _labels(fitter.proba(fitter.fit(tr, C, weighting), te), th)
-        rules = rule_predictions([data.texts[i] for i in te])
-        B = int(cfg["bootstrap"]) // 4
-        out[held] = {
-            "n": len(te),
-            "positives": {c: int((data.y[te] == CLASSES.index(c)).sum()) for c in POSITIVE},
-            "model": report(data.y[te], pred, data.w[te], data.strata[te], B, seed),
-            "rules": report(data.y[te], rules, data.w[te], data.strata[te], B, seed),
-        }
+    for held, te in families(data, cfg).items():
+        out[held] = _held_out(fitter, np.setdiff1d(train, te), te, cfg)
         progress(f"cross-source: held out {held}")
+    return out
+
+
+def other_sources_test(
+    fitter: Fitter, cfg: dict, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """With other-source labels that do not train: the model fitted on the epidemic posts,
+    scored on all of them and on each configured family."""
+    data = fitter.data
+    other = data.rows_of("other")
+    if not len(other) or (cfg.get("other_sources") or {}).get("train"):
+        return {}
+    train = training_rows(data, cfg)
+    names = np.array([r.dataset for r in data.rows])
+    out = {"all other sources": _held_out(fitter, train, other, cfg)}
+    for fam, members in (cfg["other_sources"].get("families") or {}).items():
+        te = np.intersect1d(other, np.flatnonzero(np.isin(names, members)))
+        if len(te):
+            out[fam] = _held_out(fitter, train, te, cfg)
+    progress("other sources: scored the epidemic-trained model")
     return out
 
 
@@ -421,34 +517,51 @@ def train_help(
 
     config_path = config or default_config_path()
     cfg = load_train_config(config_path)
-    labels_path = labels or Path(cfg.get("labels", "tests/nlp/fixtures/help_labels.tsv"))
-    if not labels_path.is_absolute() and not labels_path.exists():  # relative to the repository
-        labels_path = Path(__file__).resolve().parents[1] / labels_path
-    data = load_dataset(labels_path, data_root, float(cfg.get("near_duplicate_jaccard", 0.5)))
+    labels_path = labels or _repo_path(
+        Path(cfg.get("labels", "tests/nlp/fixtures/help_labels.tsv"))
+    )
+    other_cfg = cfg.get("other_sources") or {}
+    other_path = _repo_path(Path(other_cfg["labels"])) if other_cfg.get("labels") else None
+    data = load_dataset(
+        labels_path,
+        data_root,
+        float(cfg.get("near_duplicate_jaccard", 0.5)),
+        other_path,
+        rescale_other=float(other_cfg.get("weight", 1.0)) if other_cfg.get("train") else 0.0,
+    )
     progress(f"{len(data.rows)} labelled posts, {len(set(data.groups))} near-duplicate groups")
     stage = StageSettings.from_config(cfg)
     stage_dir = out.parent / STAGE_FOLDER
-    stage_oof = _stage_scores(stage, data, cfg, labels_path, stage_dir, base_model, progress)
+    trained_labels = [labels_path] + ([other_path] if other_path and other_cfg.get("train") else [])
+    stage_oof = _stage_scores(stage, data, cfg, trained_labels, stage_dir, base_model, progress)
     fitter = build_fitter(data, data_root, cfg, progress)
     metrics: dict[str, Any] = {
         "task": "help",
         "version": cfg["version"],
         "labels": str(labels_path),
-        "n": len(data.rows),
-        "groups": len(set(data.groups.tolist())),
-        "counts": counts(data.rows),
-        "pool_estimate": {
-            c: round(float(data.w[data.y == CLASSES.index(c)].sum()), 1) for c in CLASSES
-        },
+        "n": len(data.rows_of("epidemic")),
+        "groups": len(set(data.groups[training_rows(data, cfg)].tolist())),
+        "counts": counts([data.rows[i] for i in data.rows_of("epidemic")]),
+        "pool_estimate": _pool_estimate(data, data.rows_of("epidemic")),
     }
+    if other_path is not None:
+        metrics["other_labels"] = str(other_path)
+        metrics["other_n"] = len(data.rows_of("other"))
+        metrics["other_counts"] = counts([data.rows[i] for i in data.rows_of("other")])
+        metrics["other_trained"] = bool(other_cfg.get("train"))
+        metrics["other_pool_estimate"] = _pool_estimate(data, data.rows_of("other"))
     if evaluate:
         cv = cross_validate(fitter, cfg, progress, stage, stage_oof)
         metrics["protocol"] = {k: v for k, v in cv.items() if k != "predictions"}
         metrics["cross_source"] = cross_source(fitter, cfg, progress)
+        tested = other_sources_test(fitter, cfg, progress)
+        if tested:
+            metrics["other_sources_test"] = tested
     if fit:
         seed = int(cfg["seed"])
-        C, weighting, th, inner, inner_oof = select(fitter, np.arange(len(data.y)), cfg, seed)
-        clf = fitter.fit(np.arange(len(data.y)), C, weighting)
+        rows = training_rows(data, cfg)
+        C, weighting, th, inner, inner_oof = select(fitter, rows, cfg, seed)
+        clf = fitter.fit(rows, C, weighting)
         metrics["shipped"] = {
             "C": C,
             "weighting": weighting,
@@ -463,13 +576,14 @@ def train_help(
         shutil.copyfile(config_path, out / "config.yaml")
         if stage is not None and stage_oof is not None:
             none = CLASSES.index("none")
-            scores = combine(inner_oof, stage_oof, none, stage.gate, stage.weight)
-            stage_th = choose_thresholds(scores, data.y, data.w)
+            scores = combine(inner_oof[rows], stage_oof[rows], none, stage.gate, stage.weight)
+            stage_th = choose_thresholds(scores, data.y[rows], data.w[rows])
+            texts = [data.texts[i] for i in rows]
             torch_probs, int8_probs = fit_and_export(
                 stage,
                 _stage_base(stage, base_model),
-                data.texts,
-                data.y,
+                texts,
+                data.y[rows],
                 CLASSES,
                 stage_th,
                 stage_dir,
@@ -477,7 +591,7 @@ def train_help(
                 progress,
             )
             check = quantization_check(
-                model.predict_proba(data.texts, data.tokens),
+                model.predict_proba(texts, [data.tokens[i] for i in rows]),
                 torch_probs,
                 int8_probs,
                 stage,
@@ -509,6 +623,18 @@ def train_help(
 STAGE_FOLDER = "help_transformer"
 
 
+def _repo_path(path: Path) -> Path:
+    """A config path: as given when it exists, else relative to the repository root."""
+    if path.is_absolute() or path.exists():
+        return path
+    return Path(__file__).resolve().parents[1] / path
+
+
+def _pool_estimate(data: Dataset, idx: np.ndarray) -> dict[str, float]:
+    """Weighted label counts of rows `idx`: estimated posts of each label in their pool."""
+    return {c: round(float(data.w[idx][data.y[idx] == CLASSES.index(c)].sum()), 1) for c in CLASSES}
+
+
 def _stage_base(stage: StageSettings, base_model: Path | None) -> Path:
     base = base_model or Path(stage.base_model)
     if not (base / "tokenizer.json").is_file():
@@ -525,7 +651,7 @@ def _stage_scores(
     stage: StageSettings | None,
     data: Dataset,
     cfg: dict,
-    labels_path: Path,
+    labels_paths: Sequence[Path],
     stage_dir: Path,
     base_model: Path | None,
     progress: Callable[[str], None],
@@ -534,7 +660,7 @@ def _stage_scores(
     and settings, else one fine-tune per outer fold (needs torch)."""
     if stage is None:
         return None
-    digest = stage.digest(labels_path)
+    digest = stage.digest(*labels_paths)
     saved = load_oof(stage_dir, digest, len(data.y))
     if saved is not None:
         progress(f"transformer stage: out-of-fold scores from {stage_dir / 'oof.npz'}")
