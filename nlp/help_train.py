@@ -605,7 +605,7 @@ def train_help(
             }
     else:
         shipped = HelpModel.load(out)
-        metrics["shipped"] = {"version": shipped.version, "thresholds": shipped.thresholds}
+        metrics["shipped"] = _shipped_block(out, shipped)
         if stage is not None and (stage_dir / "meta.json").is_file():
             meta = json.loads((stage_dir / "meta.json").read_text(encoding="utf-8"))
             metrics["shipped"]["stage"] = {
@@ -628,6 +628,20 @@ def _repo_path(path: Path) -> Path:
     if path.is_absolute() or path.exists():
         return path
     return Path(__file__).resolve().parents[1] / path
+
+
+def _shipped_block(folder: Path, shipped: HelpModel) -> dict[str, Any]:
+    """What `fit` recorded about the model already in `folder`: C and weighting from its
+    meta.json, the inner F1 from the last metrics.json of the same version."""
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    block: dict[str, Any] = {k: meta[k] for k in ("C", "weighting") if k in meta}
+    block["thresholds"] = shipped.thresholds
+    previous = folder / "metrics.json"
+    if previous.is_file():
+        last = json.loads(previous.read_text(encoding="utf-8")).get("shipped") or {}
+        if last.get("version", meta["version"]) == meta["version"] and "inner_f1" in last:
+            block["inner_f1"] = last["inner_f1"]
+    return {"version": shipped.version, **block}
 
 
 def _pool_estimate(data: Dataset, idx: np.ndarray) -> dict[str, float]:

@@ -317,6 +317,8 @@ def test_training_workflow_end_to_end_on_a_slice(tmp_path: Path) -> None:
     again = train_help(SHARED, out, config=config, labels=labels, fit=False)
     assert again["protocol"] == metrics["protocol"]
     assert again["shipped"]["thresholds"] == model.thresholds
+    for key in ("C", "weighting", "inner_f1"):  # kept from the run that fitted the model
+        assert again["shipped"][key] == metrics["shipped"][key], key
     assert (out / "weights.npz").read_bytes() == weights
 
 
