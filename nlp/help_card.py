@@ -215,7 +215,8 @@ def _other_data(metrics: dict[str, Any]) -> list[str]:
         return []
     est = metrics["other_pool_estimate"]
     use = (
-        "They train too (their weights rescaled so each pool weighs the same in total)."
+        "They train too (their weights rescaled to `other_sources.weight` x the epidemic"
+        " posts' total)."
         if metrics.get("other_trained")
         else "They are a test set only: nothing is fitted on them."
     )

@@ -18,7 +18,7 @@ Protocol (settings in `nlp/resources/help_train.yaml`):
    Weibo (2011-2016 rumor-era posts, comments on social-movement incidents, everyday posts),
    labelled the same way, weighted to their own pool. With `train: false` they are a test set
    only: the model fitted on the epidemic posts is scored on them. With `train: true` they join
-   the training posts (their weights rescaled so each pool weighs the same in total), every
+   the training posts (their weights rescaled to `weight` x the epidemic posts' total), every
    table above reports the epidemic posts and the other posts separately, and their families
    are left out in turn like the epidemic datasets.
 The shipped model: the grid and thresholds chosen by grouped cross-validation on all labelled
@@ -425,7 +425,7 @@ def cross_validate(
     B = int(cfg["bootstrap"])
     rules = rule_predictions(data.texts)
 
-    def scored(idx: np.ndarray) -> dict[str, Any]:
+    def blocks(idx: np.ndarray) -> dict[str, Any]:
         y, w, strata = data.y[idx], data.w[idx], data.strata[idx]
         block = {
             "model": report(y, pred[idx], w, strata, B, seed),
@@ -436,13 +436,13 @@ def cross_validate(
         return block
 
     out: dict[str, Any] = {
-        **scored(np.intersect1d(rows, data.rows_of("epidemic"))),
+        **blocks(np.intersect1d(rows, data.rows_of("epidemic"))),
         "folds": chosen,
         "predictions": pred,
     }
     other = np.intersect1d(rows, data.rows_of("other"))
     if len(other):
-        out["other_sources"] = scored(other)
+        out["other_sources"] = blocks(other)
     return out
 
 
@@ -453,9 +453,14 @@ def outer_folds(data: Dataset, cfg: dict) -> list[tuple[np.ndarray, np.ndarray]]
 
 def _held_out(fitter: Fitter, tr: np.ndarray, te: np.ndarray, cfg: dict) -> dict[str, Any]:
     """Select and fit on rows `tr`, score rows `te` (weighted to their own pool)."""
-    data, seed = fitter.data, int(cfg["seed"])
-    C, weighting, th, _, _ = select(fitter, tr, cfg, seed)
+    C, weighting, th, _, _ = select(fitter, tr, cfg, int(cfg["seed"]))
     pred = _labels(fitter.proba(fitter.fit(tr, C, weighting), te), th)
+    return _held_out_report(fitter.data, te, pred, cfg)
+
+
+def _held_out_report(data: Dataset, te: np.ndarray, pred: np.ndarray, cfg: dict) -> dict[str, Any]:
+    """The model's predictions `pred` for rows `te` and the rules', against the labels."""
+    seed = int(cfg["seed"])
     rules = rule_predictions([data.texts[i] for i in te])
     B = int(cfg["bootstrap"]) // 4
     return {
@@ -487,12 +492,14 @@ def other_sources_test(
     if not len(other) or (cfg.get("other_sources") or {}).get("train"):
         return {}
     train = training_rows(data, cfg)
-    names = np.array([r.dataset for r in data.rows])
-    out = {"all other sources": _held_out(fitter, train, other, cfg)}
+    C, weighting, th, _, _ = select(fitter, train, cfg, int(cfg["seed"]))
+    pred = _labels(fitter.proba(fitter.fit(train, C, weighting), other), th)
+    names = np.array([data.rows[i].dataset for i in other])
+    out = {"all other sources": _held_out_report(data, other, pred, cfg)}
     for fam, members in (cfg["other_sources"].get("families") or {}).items():
-        te = np.intersect1d(other, np.flatnonzero(np.isin(names, members)))
-        if len(te):
-            out[fam] = _held_out(fitter, train, te, cfg)
+        part = np.isin(names, members)
+        if part.any():
+            out[fam] = _held_out_report(data, other[part], pred[part], cfg)
     progress("other sources: scored the epidemic-trained model")
     return out
 
