@@ -191,6 +191,15 @@ class TaskConfig(BaseModel):
         return self
 
 
+def repo_path(name: str | Path) -> Path:
+    """A file named in a config: absolute, relative to the working directory, or relative to
+    the repository root."""
+    path = Path(name)
+    if path.is_absolute() or path.exists():
+        return path
+    return Path(__file__).resolve().parents[1] / path
+
+
 def default_config_path(task: str) -> Path:
     if task not in TRAINABLE_TASKS:
         raise UnknownTask(f"no trainable task {task!r}; choose one of {', '.join(TRAINABLE_TASKS)}")

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from analysis.text import normalize, segment
-from nlp.config import TaskConfig
+from nlp.config import TaskConfig, repo_path
 from nlp.data import DedupReport, TaskExample, load_dataset
 from nlp.evaluate import label_metrics, predict_data
 from nlp.linear import LinearModel
@@ -114,9 +114,9 @@ def hand_labelled_data(config: TaskConfig, root: Path | None) -> TaskData | None
     """The config's hand-labelled test posts joined with their texts (None without them)."""
     if config.hand_labelled is None or root is None:
         return None
-    from nlp.emotion_epidemic import attach_texts, labels_path, read_labels
+    from nlp.emotion_epidemic import attach_texts, read_labels
 
-    rows = attach_texts(read_labels(labels_path(config.hand_labelled.labels)), root)
+    rows = attach_texts(read_labels(repo_path(config.hand_labelled.labels)), root)
     texts = [r.text for r in rows]
     if config.features.strip_signatures:
         texts = [strip_signatures(t) for t in texts]

@@ -88,15 +88,6 @@ def draw_sample(pool: Sequence[EpidemicPost], size: int, seed: int = SEED) -> li
     return out
 
 
-def labels_path(name: str) -> Path:
-    """A label file named in a config: absolute, relative to the working directory, or
-    relative to the repository root."""
-    path = Path(name)
-    if path.is_absolute() or path.exists():
-        return path
-    return Path(__file__).resolve().parents[1] / path
-
-
 def read_labels(path: Path) -> list[EpidemicPost]:
     """The label fixture (TSV: key, dataset, id, label; `#` lines are comments)."""
     if not path.is_file():

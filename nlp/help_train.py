@@ -40,6 +40,7 @@ import numpy as np
 import yaml
 
 from analysis.text import normalize, segment
+from nlp.config import repo_path
 from nlp.features import Featurizer, document_frequency_idf
 from nlp.help import HelpClassifier
 from nlp.help_data import LabelledPost, attach_texts, counts, load_pool, read_labels
@@ -524,11 +525,9 @@ def train_help(
 
     config_path = config or default_config_path()
     cfg = load_train_config(config_path)
-    labels_path = labels or _repo_path(
-        Path(cfg.get("labels", "tests/nlp/fixtures/help_labels.tsv"))
-    )
+    labels_path = labels or repo_path(cfg.get("labels", "tests/nlp/fixtures/help_labels.tsv"))
     other_cfg = cfg.get("other_sources") or {}
-    other_path = _repo_path(Path(other_cfg["labels"])) if other_cfg.get("labels") else None
+    other_path = repo_path(other_cfg["labels"]) if other_cfg.get("labels") else None
     data = load_dataset(
         labels_path,
         data_root,
@@ -628,13 +627,6 @@ def train_help(
 
 
 STAGE_FOLDER = "help_transformer"
-
-
-def _repo_path(path: Path) -> Path:
-    """A config path: as given when it exists, else relative to the repository root."""
-    if path.is_absolute() or path.exists():
-        return path
-    return Path(__file__).resolve().parents[1] / path
 
 
 def _shipped_block(folder: Path, shipped: HelpModel) -> dict[str, Any]:
