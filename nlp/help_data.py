@@ -46,13 +46,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import yaml
 
 from analysis.text import normalize
 from nlp.errors import DatasetError
 from nlp.help import HelpClassifier
+
+if TYPE_CHECKING:  # nlp.help_model imports this module
+    from nlp.help_model import HelpModel
 
 POOL_FILES = {
     "covid_weibo_hashtag_topics": "posts_sample.jsonl",
@@ -229,14 +232,11 @@ def banded(post_strata: Sequence[str], scores: Sequence[float]) -> list[str]:
     return out
 
 
-def draw_other_sample(root: Path, rules: HelpClassifier, model: Any) -> list[LabelledPost]:
+def draw_other_sample(root: Path, rules: HelpClassifier, model: HelpModel) -> list[LabelledPost]:
     """Round 6 (see the module docstring): the other-source pool in word strata and bands of
     `model`'s P(help or demand), `ROUND6_SIZES` posts per stratum (seeded)."""
-    from analysis.text import segment
-
     pool = load_other_pool(root)
-    norm = [p.norm for p in pool]
-    probs = model.predict_proba(norm, [segment(t) for t in norm])
+    probs = model.predict_proba([p.norm for p in pool])
     scores = 1.0 - probs[:, model.classes.index("none")]
     return draw_sample(
         pool, banded(strata(pool, rules), scores.tolist()), ROUND6_SIZES, seed=ROUND6_SEED
