@@ -75,7 +75,35 @@ def load_train_config(path: Path) -> dict[str, Any]:
     missing = needed - set(cfg or {})
     if missing:
         raise ConfigError(f"{path}: missing {', '.join(sorted(missing))}")
+    _check_other_sources(path, cfg.get("other_sources"))
     return dict(cfg)
+
+
+def _check_other_sources(path: Path, other: Any) -> None:
+    """`other_sources`: a labels file, train true/false, choose_on all/epidemic, weight > 0,
+    families of the round-6 datasets."""
+    from nlp.errors import ConfigError
+    from nlp.help_data import OTHER_POOL_FILES
+
+    if other is None:
+        return
+    where = f"{path}: other_sources"
+    if not isinstance(other, dict) or not other.get("labels"):
+        raise ConfigError(f"{where} needs `labels` (the round-6 label file)")
+    if not isinstance(other.get("train", False), bool):
+        raise ConfigError(f"{where}.train must be true or false, not {other['train']!r}")
+    if other.get("choose_on", "all") not in ("all", "epidemic"):
+        raise ConfigError(f"{where}.choose_on must be all or epidemic, not {other['choose_on']!r}")
+    weight = other.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
+        raise ConfigError(f"{where}.weight must be a number > 0, not {weight!r}")
+    for family, members in (other.get("families") or {}).items():
+        unknown = [m for m in members or [] if m not in OTHER_POOL_FILES]
+        if not members or unknown:
+            raise ConfigError(
+                f"{where}.families.{family}: {unknown or 'no datasets'}; choose from "
+                f"{', '.join(OTHER_POOL_FILES)}"
+            )
 
 
 @dataclass

@@ -5,6 +5,7 @@ replaces; plus the training workflow end to end on a small slice."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 from analysis.text import normalize
-from nlp.errors import DatasetError, ModelNotFound
+from nlp.errors import ConfigError, DatasetError, ModelNotFound
 from nlp.help import HelpClassifier
 from nlp.help_data import (
     OTHER_POOL_FILES,
@@ -31,8 +32,10 @@ from nlp.help_train import (
     Fitter,
     _folds,
     _labels,
+    default_config_path,
     families,
     load_dataset,
+    load_train_config,
     near_duplicate_groups,
     rule_predictions,
     train_help,
@@ -130,6 +133,28 @@ def test_other_sources_train_only_when_configured_and_leave_families_out(tmp_pat
     )
     covered = np.concatenate(list(left_out.values()))
     assert sorted(covered.tolist()) == list(range(len(both.y)))  # every row left out once
+
+
+@pytest.mark.parametrize(
+    ("block", "named"),
+    [
+        ("{train: true}", "needs `labels`"),
+        ("{labels: x.tsv, train: yes please}", "train must be true or false"),
+        ("{labels: x.tsv, choose_on: epidemc}", "choose_on must be all or epidemic"),
+        ("{labels: x.tsv, weight: 0}", "weight must be a number > 0"),
+        ("{labels: x.tsv, families: {era: [ced_weibo_rumour]}}", "families.era"),
+    ],
+)
+def test_bad_other_sources_settings_are_named(tmp_path: Path, block: str, named: str) -> None:
+    config = tmp_path / "help_train.yaml"
+    config.write_text(
+        "version: v\nseed: 1\nfeatures: {}\ngrid: {}\nouter_folds: 2\ninner_folds: 2\n"
+        f"bootstrap: 1\nother_sources: {block}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_train_config(config)
+    assert load_train_config(default_config_path())["other_sources"]["train"] is False
 
 
 def test_training_workflow_with_other_sources(tmp_path: Path) -> None:
