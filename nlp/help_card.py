@@ -104,8 +104,11 @@ def render_help_card(metrics: dict[str, Any], cfg: dict[str, Any]) -> str:
         " (guide: `nlp/models/help/LABELLING.md`), ids + labels in"
         f" `{metrics['labels']}` (texts stay in the shared datasets). Stratified: every rule hit,"
         " every plea-word post, samples of strong-word / near-miss / other posts, then"
-        " samples of bands of the previous models' scores (rounds 4-5, `model_*`, `model2_*`); weights ="
-        " 1 / inclusion probability over all rounds.",
+        " samples of bands of the previous models' scores (rounds 4-5, `model_*`, `model2_*`),"
+        " then a sample of the posts no round had labelled, in bands of help-linear-3's score"
+        " (round 7, `round7_*`). Weights (two-phase design): 1 for the posts of rounds 1-5, which"
+        " stand for themselves; a round-7 post stands for the unlabelled posts of its dataset and"
+        " band (their number / the posts drawn), so the weights add up to the pool.",
         "",
         "| stratum | help_request | public_demand | none |",
         "|---|---|---|---|",
@@ -164,7 +167,8 @@ def render_help_card(metrics: dict[str, Any], cfg: dict[str, Any]) -> str:
         " comments on incidents and everyday posts; other platforms are untested.",
         "- Pleas are rare in the shared data, so help_request rests on few examples; many pleas"
         " carry their content in an image and only say 求助 / 帮忙转.",
-        "- One annotator for the epidemic posts, four (one per batch) for round 6; the guide's"
+        "- One annotator per post: an engineer for rounds 1-5, four annotators (one per batch)"
+        " for rounds 6 and 7; the guide's"
         " borderline rules (mask-shortage complaints count as"
         " demands, calls to punish people in national news do not) are judgment calls.",
         "",

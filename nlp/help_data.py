@@ -27,11 +27,16 @@ Round (6) drew from a second pool, posts from other sources and periods (`OTHER_
 (`banded`: `model3_hi` >= 0.3, `model3_mid` 0.1-0.3, taken out of strong/near_miss/random),
 `ROUND6_SIZES` posts per stratum (`draw_other_sample`, seed 20261207); 667 posts labelled into
 `tests/nlp/fixtures/help_labels_other.tsv`, weights = 1 / inclusion probability in that pool.
-A post's `weight` (rounds 1-5) is 1 / its probability of being drawn in any round (Horvitz-Thompson:
-1 - (1 - p_rounds_1_3)(1 - p_round_4)(1 - p_round_5), `union_weight` applied twice), so weighted
-counts estimate counts over the whole pool of 19,897 posts. Caveat: the bands of rounds 4 and 5
-come from models fitted on the earlier labels, so posts labelled before tend to fall into the
-top bands (the formula treats the rounds as independent).
+Round (7) drew from the posts of the pool not labelled in rounds 1-5 (18,372), banded by
+help-linear-3's P(help or demand) (`ROUND7_BANDS`): all 132 of `round7_top` (>= 0.1), 180 of
+1,852 `round7_low` (0.03-0.1) and 120 of 16,388 `round7_rest` (`ROUND7_SIZES`, seed 20261208,
+`draw_remaining_sample`), spread over the datasets in proportion; 432 posts labelled.
+Weights (`census_weights`, a two-phase design): the 1,525 posts of rounds 1-5 stand for
+themselves (weight 1) and a round-7 post for the unlabelled posts of its dataset and band
+(their number / the posts drawn), so weighted counts add up to the 19,897 posts of the pool
+exactly. (Until round 7 a post's weight was 1 / its probability of being drawn in any of rounds 1-5,
+with the bands of models fitted on earlier labels treated as independent draws; the two-phase
+weights need no such assumption.)
 The labelling guide is `nlp/models/help/LABELLING.md`.
 """
 
@@ -84,6 +89,9 @@ STRATA = (
     "model2_mid",
     "model3_hi",
     "model3_mid",
+    "round7_top",
+    "round7_low",
+    "round7_rest",
 )
 LABELS = ("help_request", "public_demand", "none")
 COLUMNS = ("key", "dataset", "id", "stratum", "weight", "label")
@@ -243,9 +251,36 @@ def draw_other_sample(root: Path, rules: HelpClassifier, model: HelpModel) -> li
     )
 
 
-def union_weight(p_before: float, p_round: float) -> float:
-    """1 / the probability of being drawn in either of two independent rounds."""
-    return 1.0 / (1.0 - (1.0 - p_before) * (1.0 - p_round))
+# Round 7: the epidemic pool posts not labelled in rounds 1-5, banded by help-linear-3's
+# P(help or demand) (lower edges); every post of the top band, a sample of the others.
+ROUND7_BANDS = (("round7_top", 0.1), ("round7_low", 0.03), ("round7_rest", 0.0))
+ROUND7_SIZES = {"round7_low": 180, "round7_rest": 120}
+ROUND7_SEED = 20261208
+
+
+def draw_remaining_sample(
+    root: Path, model: HelpModel, labelled: Sequence[LabelledPost]
+) -> list[LabelledPost]:
+    """Round 7 (see the module docstring): the pool posts not in `labelled`, in bands of
+    `model`'s P(help or demand) (`ROUND7_BANDS`): all of `round7_top`, `ROUND7_SIZES` of the
+    others. Weights: unlabelled posts of the dataset and band / posts drawn from them."""
+    done = {r.key for r in labelled}
+    pool = [p for p in load_pool(root) if p.key not in done]
+    probs = model.predict_proba([p.norm for p in pool])
+    scores = 1.0 - probs[:, model.classes.index("none")]
+    bands = [next(name for name, low in ROUND7_BANDS if s >= low) for s in scores.tolist()]
+    sizes = {"round7_top": bands.count("round7_top"), **ROUND7_SIZES}
+    return draw_sample(pool, bands, sizes, seed=ROUND7_SEED)
+
+
+def census_weights(rows: Sequence[LabelledPost]) -> list[LabelledPost]:
+    """The weights of the two-phase design after round 7: the posts labelled in rounds 1-5
+    stand for themselves (weight 1); a round-7 post keeps its weight, which stands for the
+    unlabelled posts of its dataset and band."""
+    for r in rows:
+        if not r.stratum.startswith("round7_"):
+            r.weight = 1.0
+    return list(rows)
 
 
 def cell_sizes(posts: Sequence[PoolPost], post_strata: Sequence[str]) -> Counter[str]:
