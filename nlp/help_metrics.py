@@ -72,3 +72,37 @@ def report(
             },
         }
     return out
+
+
+def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
+    """Cohen's kappa of two annotators' labels (class indices), unweighted."""
+    observed = float((a == b).mean())
+    expected = sum(float((a == c).mean() * (b == c).mean()) for c in np.union1d(a, b))
+    return (observed - expected) / (1.0 - expected) if expected < 1.0 else 1.0
+
+
+def agreement(first: np.ndarray, second: np.ndarray, third: np.ndarray, w: np.ndarray) -> dict:
+    """How far two independent annotators agree (`first` = the labels of record, `second` =
+    another annotator's; class indices; `third`: a third annotator's, -1 where none), weighted
+    like the model's metrics: the second annotator scored as if it were a model against the
+    first, Cohen's kappa, and what a majority of three would change."""
+    none = CLASSES.index("none")
+    targets = {c: [CLASSES.index(c)] for c in POSITIVE}
+    targets["any"] = [CLASSES.index(c) for c in POSITIVE]
+    out: dict[str, Any] = {
+        "n": len(first),
+        "disagreements": int((first != second).sum()),
+        "kappa": round(cohen_kappa(first, second), 3),
+        "kappa_any": round(cohen_kappa(first != none, second != none), 3),
+        "second_vs_first": {
+            k: {m: round(v, 3) for m, v in weighted_pr(first, second, w, pos).items()}
+            for k, pos in targets.items()
+        },
+    }
+    judged = third >= 0
+    decoys = judged & (first == second)
+    split = judged & (first != second)
+    out["third_on_agreed"] = [int((third[decoys] == first[decoys]).sum()), int(decoys.sum())]
+    out["third_with_first"] = int((third[split] == first[split]).sum())
+    out["third_with_second"] = int((third[split] == second[split]).sum())
+    return out

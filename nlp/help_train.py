@@ -43,8 +43,15 @@ from analysis.text import normalize, segment
 from nlp.config import repo_path
 from nlp.features import Featurizer, document_frequency_idf
 from nlp.help import HelpClassifier
-from nlp.help_data import LabelledPost, attach_texts, counts, load_pool, read_labels
-from nlp.help_metrics import POSITIVE, report
+from nlp.help_data import (
+    LabelledPost,
+    attach_texts,
+    counts,
+    load_pool,
+    read_agreement,
+    read_labels,
+)
+from nlp.help_metrics import POSITIVE, agreement, report
 from nlp.help_model import CLASSES, HelpModel, RuleFeatures
 from nlp.help_stage import (
     StageSettings,
@@ -578,6 +585,11 @@ def train_help(
         "counts": counts([data.rows[i] for i in data.rows_of("epidemic")]),
         "pool_estimate": _pool_estimate(data, data.rows_of("epidemic")),
     }
+    if cfg.get("agreement"):
+        metrics["agreement"] = {
+            "file": str(cfg["agreement"]),
+            **annotator_agreement(data, repo_path(cfg["agreement"])),
+        }
     if other_path is not None:
         metrics["other_labels"] = str(other_path)
         metrics["other_n"] = len(data.rows_of("other"))
@@ -655,6 +667,20 @@ def train_help(
 
 
 STAGE_FOLDER = "help_transformer"
+
+
+def annotator_agreement(data: Dataset, path: Path) -> dict[str, Any]:
+    """The second (and third) annotator's labels of the epidemic posts (`path`) against the
+    labels of record (`nlp.help_metrics.agreement`)."""
+    epidemic = data.rows_of("epidemic")
+    second, third = read_agreement(path, [data.rows[i] for i in epidemic])
+    code = {c: k for k, c in enumerate(CLASSES)}
+    return agreement(
+        data.y[epidemic],
+        np.array([code[c] for c in second]),
+        np.array([code.get(c, -1) for c in third]),
+        data.w[epidemic],
+    )
 
 
 def _shipped_block(folder: Path, shipped: HelpModel) -> dict[str, Any]:

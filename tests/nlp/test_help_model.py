@@ -28,10 +28,11 @@ from nlp.help_data import (
     census_weights,
     draw_remaining_sample,
     load_pool,
+    read_agreement,
     read_labels,
     strata,
 )
-from nlp.help_metrics import weighted_pr
+from nlp.help_metrics import agreement, cohen_kappa, weighted_pr
 from nlp.help_model import CLASSES, HelpModel, RuleFeatures
 from nlp.help_train import (
     Fitter,
@@ -52,6 +53,7 @@ from nlp.predict import default_models_dir
 REPO = Path(__file__).resolve().parents[2]
 LABELS = Path(__file__).parent / "fixtures" / "help_labels.tsv"
 OTHER = Path(__file__).parent / "fixtures" / "help_labels_other.tsv"
+AGREEMENT = Path(__file__).parent / "fixtures" / "help_labels_agreement.tsv"
 # CI keeps a read-only copy of shared/ beside the clone; worktrees sit one level deeper
 SHARED = next(
     (
@@ -105,6 +107,47 @@ def test_fixture_weights_add_up_to_the_pool_round_7_posts_standing_for_the_unlab
     assert abs(sum(r.weight for r in later) - (len(pool) - len(first))) < 0.5
     assert {r.stratum for r in later} == {"round7_top", "round7_low", "round7_rest"}
     assert sum(r.stratum == "round7_low" for r in later) == ROUND7_SIZES["round7_low"]
+
+
+def test_a_second_annotator_agrees_with_the_labels_of_record() -> None:
+    """Every epidemic post labelled twice, blind: the guide is applied consistently enough
+    for the labels to carry the model's metrics (kappa >= 0.75); the file lists exactly the
+    disagreements and the posts a third annotator labelled, and holds no texts."""
+    rows = read_labels(LABELS)
+    second, third = read_agreement(AGREEMENT, rows)
+    first = np.array([CLASSES.index(r.label) for r in rows])
+    two = np.array([CLASSES.index(c) for c in second])
+    three = np.array([CLASSES.index(c) if c else -1 for c in third])
+    listed = {ln.split("\t")[0] for ln in AGREEMENT.read_text("utf-8").splitlines()[6:]}
+    assert listed == {r.key for r, a, b in zip(rows, first, two, strict=True) if a != b} | {
+        r.key for r, c in zip(rows, third, strict=True) if c
+    }
+    assert (three[first != two] >= 0).all()  # every disagreement went to the third
+    assert cohen_kappa(first, two) >= 0.75
+    assert "口罩" not in AGREEMENT.read_text("utf-8")
+
+
+def test_agreement_scores_the_second_annotator_like_a_model() -> None:
+    first, second = np.array([0, 1, 2, 2]), np.array([0, 2, 2, 2])
+    # observed 3/4, expected 1/4 x 1/4 + 2/4 x 3/4 = 7/16
+    assert abs(cohen_kappa(first, second) - (0.75 - 7 / 16) / (1 - 7 / 16)) < 1e-9
+    got = agreement(first, second, np.array([-1, 1, 2, -1]), np.ones(4))
+    assert got["disagreements"] == 1
+    assert got["second_vs_first"]["any"]["precision"] == 1.0
+    assert got["second_vs_first"]["any"]["recall"] == 0.5
+    assert got["third_on_agreed"] == [1, 1]
+    assert (got["third_with_first"], got["third_with_second"]) == (1, 0)
+
+
+def test_a_bad_agreement_line_is_named(tmp_path: Path) -> None:
+    rows = [LabelledPost("d:1", "d", "1", "random", 1.0, "none")]
+    path = tmp_path / "agreement.tsv"
+    path.write_text("key\tsecond\tthird\nd:2\tnone\t\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"agreement.tsv:2: 'd:2' is not a labelled post"):
+        read_agreement(path, rows)
+    path.write_text("key\tsecond\tthird\nd:1\tmaybe\t\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"agreement.tsv:2: bad label"):
+        read_agreement(path, rows)
 
 
 class _Scores:
