@@ -127,6 +127,11 @@ class HandLabelledConfig(BaseModel):
     )
     title: str = Field("hand-labelled posts", description="row name in the cross-source table")
     note: str = Field("", description="how the set was used in model selection (for the card)")
+    second_reading: str = Field(
+        "",
+        description="key + second TSV: a second annotator's labels where they differ from the "
+        "first (relative to the repository root); scored like a model, as the labels' ceiling",
+    )
 
 
 class TaskConfig(BaseModel):

@@ -38,7 +38,7 @@ from nlp.config import TaskConfig, repo_path
 from nlp.data import DedupReport, TaskExample, load_dataset
 from nlp.evaluate import label_metrics, predict_data
 from nlp.linear import LinearModel
-from nlp.metrics import classification_metrics
+from nlp.metrics import classification_metrics, cohen_kappa
 from nlp.priors import adjust, em_priors
 from nlp.signatures import strip_signatures
 from nlp.train import TaskData, fit_model
@@ -132,6 +132,22 @@ def hand_labelled_metrics(config: TaskConfig, part: TaskData, probs: np.ndarray)
     from nlp.emotion_epidemic import score
 
     return score(config.classes, [e.label for e in part.examples], probs)
+
+
+def second_reading_metrics(config: TaskConfig, part: TaskData) -> dict[str, Any]:
+    """A second annotator's labels of the hand-labelled posts scored like a model's against the
+    first (the ceiling a model could be checked against), and Cohen's kappa."""
+    from nlp.emotion_epidemic import read_labels, read_second_reading
+
+    assert config.hand_labelled is not None
+    rows = read_labels(repo_path(config.hand_labelled.labels))
+    second = read_second_reading(repo_path(config.hand_labelled.second_reading), rows)
+    first = np.array([config.classes.index(e.label) for e in part.examples])
+    two = np.array([config.classes.index(c) for c in second])
+    out = hand_labelled_metrics(config, part, np.eye(len(config.classes))[two])
+    out["kappa"] = round(cohen_kappa(first, two), 3)
+    out["file"] = config.hand_labelled.second_reading
+    return out
 
 
 def unlabeled_texts(config: TaskConfig, root: Path) -> tuple[list[str], list[list[str]]]:
@@ -245,6 +261,8 @@ def cross_source(
             "labels": config.hand_labelled.labels,
             "n": len(hand.examples),
         }
+        if config.hand_labelled.second_reading:
+            result["hand_labelled"]["second_reading"] = second_reading_metrics(config, hand)
         if trained is not None:
             say(f"scoring {trained.version} on {config.hand_labelled.title}")
             order = [trained.classes.index(c) for c in config.classes]

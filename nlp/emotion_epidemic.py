@@ -105,6 +105,25 @@ def read_labels(path: Path) -> list[EpidemicPost]:
     return rows
 
 
+def read_second_reading(path: Path, rows: Sequence[EpidemicPost]) -> list[str]:
+    """A second annotator's labels of `rows`, in their order, from `path` (TSV: key, second;
+    only the posts where it differs from the first label are listed)."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: second-reading file not found")
+    index = {r.key: i for i, r in enumerate(rows)}
+    second = [r.label for r in rows]
+    with path.open(encoding="utf-8") as fh:
+        reader = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
+        for i, row in enumerate(reader, 2):
+            key = row.get("key") or ""
+            if key not in index:
+                raise DatasetError(f"{path}:{i}: {key!r} is not a hand-labelled post")
+            if row.get("second") not in LABELS:
+                raise DatasetError(f"{path}:{i}: bad label in {row}")
+            second[index[key]] = str(row["second"])
+    return second
+
+
 def write_labels(path: Path, rows: Sequence[EpidemicPost], header: str = "") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as fh:

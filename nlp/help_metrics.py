@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from nlp.help_model import CLASSES
+from nlp.metrics import cohen_kappa
 
 POSITIVE = ("help_request", "public_demand")
 
@@ -72,13 +73,6 @@ def report(
             },
         }
     return out
-
-
-def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
-    """Cohen's kappa of two annotators' labels (class indices), unweighted."""
-    observed = float((a == b).mean())
-    expected = sum(float((a == c).mean() * (b == c).mean()) for c in np.union1d(a, b))
-    return (observed - expected) / (1.0 - expected) if expected < 1.0 else 1.0
 
 
 def agreement(first: np.ndarray, second: np.ndarray, third: np.ndarray, w: np.ndarray) -> dict:

@@ -1,5 +1,6 @@
 """Classification metrics with numpy only: accuracy, macro-F1, per-class P/R/F1, confusion
-matrix, and calibration (expected calibration error + reliability bins of the top score)."""
+matrix, calibration (expected calibration error + reliability bins of the top score), and
+Cohen's kappa between two annotators."""
 
 from __future__ import annotations
 
@@ -86,3 +87,10 @@ def binary_positive_calibration(
 ) -> dict[str, Any]:
     """Reliability of P(positive) itself (what a rumor score threshold relies on)."""
     return calibration(p_positive, is_positive.astype(float), bins=bins)
+
+
+def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
+    """Cohen's kappa of two annotators' labels (class indices), unweighted."""
+    observed = float((a == b).mean())
+    expected = sum(float((a == c).mean() * (b == c).mean()) for c in np.union1d(a, b))
+    return (observed - expected) / (1.0 - expected) if expected < 1.0 else 1.0

@@ -22,11 +22,13 @@ from nlp.emotion_epidemic import (
     draw_sample,
     load_pool,
     read_labels,
+    read_second_reading,
     score,
     write_labels,
 )
 from nlp.errors import DatasetError
 from nlp.linear import LinearModel
+from nlp.metrics import cohen_kappa
 from nlp.modelcard import cross_source_lines
 from nlp.predict import default_models_dir
 from nlp.train import fit_model, load_task_data
@@ -34,6 +36,7 @@ from tests.nlp.tiny_data import EMOTION, write_tiny_datasets
 
 REPO = Path(__file__).resolve().parents[2]
 LABELS_TSV = Path(__file__).parent / "fixtures" / "emotion_epidemic_labels.tsv"
+SECOND_TSV = Path(__file__).parent / "fixtures" / "emotion_epidemic_second.tsv"
 # CI keeps a read-only copy of shared/ beside the clone; worktrees sit one level deeper
 SHARED = next(
     (
@@ -110,12 +113,14 @@ def test_score_counts_precision_recall_and_bootstrap_intervals() -> None:
     assert perfect["macro_f1"] == {"value": 1.0, "ci95": [1.0, 1.0]}
 
 
-def _tiny_config(folder: Path, labels: Path) -> Path:
+def _tiny_config(folder: Path, labels: Path, second: Path | None = None) -> Path:
     raw = yaml.safe_load(default_config_path("emotion").read_text("utf-8"))
     raw["features"].update({"bits": 12})
     raw["data"].update({"test_fraction": 0.3, "dev_fraction": 0.2})
     raw["cross_dataset"], raw["out_of_domain"] = [], {}
     raw["hand_labelled"] = {"labels": str(labels), "title": "tiny epidemic posts"}
+    if second is not None:
+        raw["hand_labelled"]["second_reading"] = str(second)
     path = folder / "emotion.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
     return path
@@ -130,7 +135,9 @@ def test_cross_source_scores_the_hand_labelled_posts_with_every_model(tmp_path: 
         i += len(texts)
     labels = tmp_path / "labels.tsv"
     write_labels(labels, rows)
-    config = load_config(_tiny_config(tmp_path, labels))
+    second = tmp_path / "second.tsv"  # a second reader who calls the first post (happy) sad
+    second.write_text(f"# differs once\nkey\tsecond\n{rows[0].key}\tsad\n", encoding="utf-8")
+    config = load_config(_tiny_config(tmp_path, labels, second))
     hand = hand_labelled_data(config, root)
     assert hand is not None and [e.label for e in hand.examples] == list(EMOTION)
     stream, _ = unlabeled_texts(config, root)
@@ -147,9 +154,39 @@ def test_cross_source_scores_the_hand_labelled_posts_with_every_model(tmp_path: 
         assert "hand_labelled" in row["prior_correction"]
     assert result["hand_labelled"]["trained"]["version"] == config.version
     assert result["hand_labelled"]["trained"]["test"]["n"] == len(rows)
+    reread = result["hand_labelled"]["second_reading"]
+    assert reread["accuracy"]["value"] == round(1 - 1 / len(rows), 4)
+    assert reread["per_class"]["happy"]["recall"]["value"] == 0.0
+    assert reread["per_class"]["sad"]["predicted"] == 2 and reread["kappa"] < 1.0
     card = "\n".join(cross_source_lines(config, result))
+    assert "tiny epidemic posts: a second annotator, blind" in card
+    assert f"kappa {reread['kappa']:.2f}" in card
     assert f"**tiny epidemic posts: {config.version}**" in card
     assert "tiny epidemic posts: model trained without nlpcc2020" in card
+
+
+def test_a_second_reading_of_the_epidemic_posts_agrees_with_the_first() -> None:
+    """The 460 posts read again, blind: the labels are consistent (kappa >= 0.75), so the
+    model's distance to them is the model's; the file lists only posts that differ."""
+    rows = read_labels(LABELS_TSV)
+    second = read_second_reading(SECOND_TSV, rows)
+    changed = [r.key for r, c in zip(rows, second, strict=True) if c != r.label]
+    listed = [ln.split("\t")[0] for ln in SECOND_TSV.read_text("utf-8").splitlines()[4:]]
+    assert sorted(changed) == sorted(listed) and changed
+    first = np.array([LABELS.index(r.label) for r in rows])
+    assert cohen_kappa(first, np.array([LABELS.index(c) for c in second])) >= 0.75
+    assert "疫情" not in SECOND_TSV.read_text("utf-8")
+
+
+def test_a_bad_second_reading_line_is_named(tmp_path: Path) -> None:
+    rows = [EpidemicPost("covid_weibo_hashtag_topics", "a", "neutral")]
+    path = tmp_path / "second.tsv"
+    path.write_text("key\tsecond\ncovid_weibo_hashtag_topics:b\tsad\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"second.tsv:2: .* is not a hand-labelled post"):
+        read_second_reading(path, rows)
+    path.write_text("key\tsecond\ncovid_weibo_hashtag_topics:a\tjoy\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"second.tsv:2: bad label"):
+        read_second_reading(path, rows)
 
 
 def test_shipped_model_clears_the_floor_on_hand_labelled_epidemic_posts() -> None:

@@ -32,7 +32,7 @@ from nlp.help_data import (
     read_labels,
     strata,
 )
-from nlp.help_metrics import agreement, cohen_kappa, weighted_pr
+from nlp.help_metrics import agreement, weighted_pr
 from nlp.help_model import CLASSES, HelpModel, RuleFeatures
 from nlp.help_train import (
     Fitter,
@@ -48,6 +48,7 @@ from nlp.help_train import (
     training_rows,
 )
 from nlp.linear import softmax
+from nlp.metrics import cohen_kappa
 from nlp.predict import default_models_dir
 
 REPO = Path(__file__).resolve().parents[2]
