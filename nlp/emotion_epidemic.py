@@ -28,6 +28,7 @@ import numpy as np
 
 from analysis.text import normalize
 from nlp.errors import DatasetError
+from nlp.readings import read_readings
 
 POOL_FILES = {
     "covid_weibo_hashtag_topics": "posts_sample.jsonl",
@@ -106,22 +107,10 @@ def read_labels(path: Path) -> list[EpidemicPost]:
 
 
 def read_second_reading(path: Path, rows: Sequence[EpidemicPost]) -> list[str]:
-    """A second annotator's labels of `rows`, in their order, from `path` (TSV: key, second;
-    only the posts where it differs from the first label are listed)."""
-    if not path.is_file():
-        raise DatasetError(f"{path}: second-reading file not found")
-    index = {r.key: i for i, r in enumerate(rows)}
-    second = [r.label for r in rows]
-    with path.open(encoding="utf-8") as fh:
-        reader = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
-        for i, row in enumerate(reader, 2):
-            key = row.get("key") or ""
-            if key not in index:
-                raise DatasetError(f"{path}:{i}: {key!r} is not a hand-labelled post")
-            if row.get("second") not in LABELS:
-                raise DatasetError(f"{path}:{i}: bad label in {row}")
-            second[index[key]] = str(row["second"])
-    return second
+    """A second annotator's labels of `rows`, in their order, from `path` (`nlp.readings`: key,
+    second; only the posts where it differs from the first label are listed)."""
+    found = read_readings(path, [r.key for r in rows], LABELS, ("second",))["second"]
+    return [found.get(i, r.label) for i, r in enumerate(rows)]
 
 
 def write_labels(path: Path, rows: Sequence[EpidemicPost], header: str = "") -> None:

@@ -58,6 +58,7 @@ import yaml
 from analysis.text import normalize
 from nlp.errors import DatasetError
 from nlp.help import HelpClassifier
+from nlp.readings import read_readings
 
 if TYPE_CHECKING:  # nlp.help_model imports this module
     from nlp.help_model import HelpModel
@@ -313,23 +314,12 @@ def read_labels(path: Path) -> list[LabelledPost]:
 
 def read_agreement(path: Path, labelled: Sequence[LabelledPost]) -> tuple[list[str], list[str]]:
     """The second and the third annotator's labels of the posts of `labelled`, in its order, from
-    `path` (TSV: key, second, third; see `tests/nlp/fixtures/help_labels_agreement.tsv`). A post
-    not listed got its label in `labelled` from the second annotator too, and no third label
-    (""). Errors name the line."""
-    if not path.is_file():
-        raise DatasetError(f"{path}: agreement file not found")
-    index = {r.key: i for i, r in enumerate(labelled)}
-    second = [r.label for r in labelled]
-    third = [""] * len(labelled)
-    with path.open(encoding="utf-8") as fh:
-        reader = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
-        for n, row in enumerate(reader, 2):
-            key = row.get("key") or ""
-            if key not in index:
-                raise DatasetError(f"{path}:{n}: {key!r} is not a labelled post")
-            if row.get("second") not in LABELS or (row.get("third") or "none") not in LABELS:
-                raise DatasetError(f"{path}:{n}: bad label in {row}")
-            second[index[key]], third[index[key]] = str(row["second"]), row.get("third") or ""
+    `path` (`nlp.readings`: key, second, third; `tests/nlp/fixtures/help_labels_agreement.tsv`).
+    A post not listed got its label in `labelled` from the second annotator too, and no third
+    label ("")."""
+    found = read_readings(path, [r.key for r in labelled], LABELS, ("second", "third"))
+    second = [found["second"].get(i, r.label) for i, r in enumerate(labelled)]
+    third = [found["third"].get(i, "") for i in range(len(labelled))]
     return second, third
 
 

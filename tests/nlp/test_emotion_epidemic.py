@@ -171,22 +171,12 @@ def test_a_second_reading_of_the_epidemic_posts_agrees_with_the_first() -> None:
     rows = read_labels(LABELS_TSV)
     second = read_second_reading(SECOND_TSV, rows)
     changed = [r.key for r, c in zip(rows, second, strict=True) if c != r.label]
-    listed = [ln.split("\t")[0] for ln in SECOND_TSV.read_text("utf-8").splitlines()[4:]]
+    lines = [ln for ln in SECOND_TSV.read_text("utf-8").splitlines() if not ln.startswith("#")]
+    listed = [ln.split("\t")[0] for ln in lines[1:]]
     assert sorted(changed) == sorted(listed) and changed
     first = np.array([LABELS.index(r.label) for r in rows])
     assert cohen_kappa(first, np.array([LABELS.index(c) for c in second])) >= 0.75
     assert "疫情" not in SECOND_TSV.read_text("utf-8")
-
-
-def test_a_bad_second_reading_line_is_named(tmp_path: Path) -> None:
-    rows = [EpidemicPost("covid_weibo_hashtag_topics", "a", "neutral")]
-    path = tmp_path / "second.tsv"
-    path.write_text("key\tsecond\ncovid_weibo_hashtag_topics:b\tsad\n", encoding="utf-8")
-    with pytest.raises(DatasetError, match=r"second.tsv:2: .* is not a hand-labelled post"):
-        read_second_reading(path, rows)
-    path.write_text("key\tsecond\ncovid_weibo_hashtag_topics:a\tjoy\n", encoding="utf-8")
-    with pytest.raises(DatasetError, match=r"second.tsv:2: bad label"):
-        read_second_reading(path, rows)
 
 
 def test_shipped_model_clears_the_floor_on_hand_labelled_epidemic_posts() -> None:
