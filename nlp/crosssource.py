@@ -137,10 +137,10 @@ def hand_labelled_metrics(config: TaskConfig, part: TaskData, probs: np.ndarray)
 def second_reading_metrics(config: TaskConfig, part: TaskData) -> dict[str, Any]:
     """A second annotator's labels of the hand-labelled posts scored like a model's against the
     first (the ceiling a model could be checked against), and Cohen's kappa."""
-    from nlp.emotion_epidemic import read_labels, read_second_reading
+    from nlp.emotion_epidemic import EpidemicPost, read_second_reading
 
     assert config.hand_labelled is not None
-    rows = read_labels(repo_path(config.hand_labelled.labels))
+    rows = [EpidemicPost(e.datasets[0], e.ids[0], e.label) for e in part.examples]
     second = read_second_reading(repo_path(config.hand_labelled.second_reading), rows)
     first = np.array([config.classes.index(e.label) for e in part.examples])
     two = np.array([config.classes.index(c) for c in second])

@@ -245,11 +245,14 @@ def draw_other_sample(root: Path, rules: HelpClassifier, model: HelpModel) -> li
     """Round 6 (see the module docstring): the other-source pool in word strata and bands of
     `model`'s P(help or demand), `ROUND6_SIZES` posts per stratum (seeded)."""
     pool = load_other_pool(root)
-    probs = model.predict_proba([p.norm for p in pool])
-    scores = 1.0 - probs[:, model.classes.index("none")]
-    return draw_sample(
-        pool, banded(strata(pool, rules), scores.tolist()), ROUND6_SIZES, seed=ROUND6_SEED
-    )
+    scores = _positive_scores(model, pool)
+    return draw_sample(pool, banded(strata(pool, rules), scores), ROUND6_SIZES, seed=ROUND6_SEED)
+
+
+def _positive_scores(model: HelpModel, posts: Sequence[PoolPost]) -> list[float]:
+    """`model`'s P(help or demand) of each post (the score the model bands are cut on)."""
+    probs = model.predict_proba([p.norm for p in posts])
+    return (1.0 - probs[:, model.classes.index("none")]).tolist()
 
 
 # Round 7: the epidemic pool posts not labelled in rounds 1-5, banded by help-linear-3's
@@ -267,9 +270,8 @@ def draw_remaining_sample(
     others. Weights: unlabelled posts of the dataset and band / posts drawn from them."""
     done = {r.key for r in labelled}
     pool = [p for p in load_pool(root) if p.key not in done]
-    probs = model.predict_proba([p.norm for p in pool])
-    scores = 1.0 - probs[:, model.classes.index("none")]
-    bands = [next(name for name, low in ROUND7_BANDS if s >= low) for s in scores.tolist()]
+    scores = _positive_scores(model, pool)
+    bands = [next(name for name, low in ROUND7_BANDS if s >= low) for s in scores]
     sizes = {"round7_top": bands.count("round7_top"), **ROUND7_SIZES}
     return draw_sample(pool, bands, sizes, seed=ROUND7_SEED)
 

@@ -10,7 +10,8 @@ Protocol (settings in `nlp/resources/help_train.yaml`):
    scored once with what the inner loop chose.
 3. Every metric is weighted by the sampling weights (the label files' `weight`: the number of
    pool posts a labelled post stands for; `nlp.help_data`), so it estimates precision and
-   recall over the whole pool of posts, not over the over-sampled strata. 95% intervals: percentile bootstrap, resampling posts within each stratum.
+   recall over the whole pool of posts, not over the over-sampled strata. 95% intervals:
+   percentile bootstrap, resampling posts within each stratum.
 4. The rules (`nlp.help`) are scored on the same posts, with the same weights.
 5. Cross-source: leave each source family out, train on the rest, test on it (thresholds again
    from the inner loop on the training part).
