@@ -46,7 +46,7 @@ class Encoder:
     dim: int
     session: Any
     tokenizer: Any
-    batch_size: int = 32
+    batch_size: int = 1  # one post per run (int8 graph): see `run_by_length`
 
     @classmethod
     def load(cls, folder: Path, *, threads: int = 1) -> Encoder:

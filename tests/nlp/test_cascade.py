@@ -117,3 +117,23 @@ def test_cascade_fixes_the_posts_the_linear_model_is_unsure_about(linear_only) -
     assert cascade.routing["rumor"][1] >= 2
     assert "rumor-tf" in cascade.versions()["rumor"]
     assert "rumor-tf" not in linear_only.versions()["rumor"]
+
+
+def test_a_posts_rumor_score_does_not_depend_on_the_posts_scored_with_it() -> None:
+    """The int8 stage quantizes activations with one scale per input tensor: batched, a post's
+    P(rumor) moved by up to 0.08 with its batch-mates. Each post alone, in any company, in any
+    order, must get the very same scores (what `tingfeng nlp predict` and enrichment write)."""
+    from nlp.predict import Predictor
+
+    more = [
+        "听说小区有人确诊了，物业什么都不说，是真的吗？",
+        "医院说口罩要囤够，半年都买不到了，快转给家里人" * 3,
+        "今天天气不错",
+    ]
+    texts = RUMORS + NEWS + more
+    predictor = Predictor()
+    together = predictor.predict("rumor", texts)
+    reversed_ = predictor.predict("rumor", texts[::-1])[::-1]
+    alone = [predictor.predict("rumor", [t])[0] for t in texts]
+    assert predictor.routing["rumor"][1] > 0  # the transformer stage did run
+    assert together == alone == reversed_

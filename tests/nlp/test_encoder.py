@@ -62,12 +62,10 @@ def test_shipped_encoder_embeds_and_a_head_scores_its_vectors(tmp_path: Path) ->
     head = _head(encoder, tmp_path / "rumor_encoder")
     vectors = encoder.embed([normalize(t) for t in TEXTS])
     assert vectors.shape == (len(TEXTS), encoder.dim) and np.isfinite(vectors).all()
-    again = encoder.embed([normalize(TEXTS[3]), normalize(TEXTS[0])])  # other batch, other order
-    # dynamic int8 quantizes activations per batch: the same text moves a little, never far
-    cos = (again * vectors[[3, 0]]).sum(1) / (
-        np.linalg.norm(again, axis=1) * np.linalg.norm(vectors[[3, 0]], axis=1)
-    )
-    assert cos.min() > 0.99
+    # dynamic int8 quantizes activations with one scale per input tensor: each text runs
+    # alone, so another batch in another order gives the very same vectors
+    again = encoder.embed([normalize(TEXTS[3]), normalize(TEXTS[0])])
+    assert np.array_equal(again, vectors[[3, 0]])
     probs = head.predict_proba(vectors)
     assert probs.shape == (len(TEXTS), 2) and np.allclose(probs.sum(axis=1), 1.0)
     assert head.meta["encoder"] == encoder.version
