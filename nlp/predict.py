@@ -43,7 +43,7 @@ from nlp.help_model import HelpModel
 from nlp.help_stage import combine, routed_rows
 from nlp.linear import LinearModel
 from nlp.transformer.cascade import Band, cascade_probabilities
-from nlp.transformer.runtime import TransformerClassifier, has_transformer
+from nlp.transformer.runtime import RUN_MODE, TransformerClassifier, has_transformer
 from store.settings import Settings
 
 TASKS = ("rumor", "rumor_context", "emotion", "polarity", "help")
@@ -145,12 +145,13 @@ class Predictor:
         second = self.transformer("rumor")
         help_stage = self.transformer("help")
         head = self.head("rumor")
-        return {
+        return {  # the ONNX stages with how they are run (RUN_MODE): it moves their outputs
             "rumor": self.linear("rumor").version
-            + (f"+{head.version}" if head else "")
-            + (f"~{second.version}" if second else ""),
+            + (f"+{head.version}/{RUN_MODE}" if head else "")
+            + (f"~{second.version}/{RUN_MODE}" if second else ""),
             "emotion": self.linear("emotion").version,
-            "help": self.help().version + (f"~{help_stage.version}" if help_stage else ""),
+            "help": self.help().version
+            + (f"~{help_stage.version}/{RUN_MODE}" if help_stage else ""),
         }
 
     @property

@@ -19,6 +19,10 @@ from nlp.errors import ModelNotFound
 from nlp.linear import Calibration
 
 MODEL_FILE = "model.onnx"
+# How the ONNX models are run, part of the pipeline version stored posts carry, so a runtime
+# change that moves outputs re-enriches them. "p1": one post per run (see `run_by_length`);
+# before it, batches of 32 whose int8 activation scales depended on the batch-mates.
+RUN_MODE = "p1"
 
 
 def has_transformer(folder: Path) -> bool:

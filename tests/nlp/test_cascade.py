@@ -124,6 +124,7 @@ def test_a_posts_rumor_score_does_not_depend_on_the_posts_scored_with_it() -> No
     P(rumor) moved by up to 0.08 with its batch-mates. Each post alone, in any company, in any
     order, must get the very same scores (what `tingfeng nlp predict` and enrichment write)."""
     from nlp.predict import Predictor
+    from nlp.transformer.runtime import RUN_MODE
 
     more = [
         "听说小区有人确诊了，物业什么都不说，是真的吗？",
@@ -137,3 +138,8 @@ def test_a_posts_rumor_score_does_not_depend_on_the_posts_scored_with_it() -> No
     alone = [predictor.predict("rumor", [t])[0] for t in texts]
     assert predictor.routing["rumor"][1] > 0  # the transformer stage did run
     assert together == alone == reversed_
+    # posts enriched when batch-mates still moved the scores carry another pipeline version,
+    # so enrichment scores them again
+    stage = predictor.transformer("rumor")
+    assert stage is not None
+    assert predictor.versions()["rumor"].endswith(f"~{stage.version}/{RUN_MODE}")
