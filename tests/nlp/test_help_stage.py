@@ -18,6 +18,7 @@ from nlp.help_model import CLASSES, HelpModel
 from nlp.help_stage import OOF_FILE, StageSettings, combine, load_oof, routed_rows, save_oof
 from nlp.help_train import train_help
 from nlp.predict import Predictor, default_models_dir
+from nlp.transformer.runtime import RUN_MODE
 
 from .test_help_model import LABELS, SHARED
 
@@ -163,7 +164,7 @@ def test_predictor_routes_only_posts_past_the_gate_and_uses_the_stage_thresholds
         assert got == pytest.approx(want, abs=1e-4)
         # the stage's thresholds label every post (help_request needs 0.99: never here)
         assert pred["label"] == ("public_demand" if got[1] >= 0.2 else "none")
-    assert predictor.versions()["help"] == f"{linear.version}~help-tf-fake"
+    assert predictor.versions()["help"] == f"{linear.version}~help-tf-fake/{RUN_MODE}"
 
 
 def test_without_a_stage_the_linear_help_model_and_its_thresholds_decide() -> None:
