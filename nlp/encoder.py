@@ -24,7 +24,7 @@ import numpy as np
 
 from nlp.errors import ModelNotFound
 from nlp.linear import Calibration
-from nlp.transformer.runtime import open_onnx, run_by_length
+from nlp.transformer.runtime import POSTS_PER_RUN, open_onnx, run_by_length
 
 ENCODER_FILES = ("model.onnx", "tokenizer.json", "meta.json")
 HEAD_FILES = ("head.npz", "meta.json")
@@ -46,7 +46,6 @@ class Encoder:
     dim: int
     session: Any
     tokenizer: Any
-    batch_size: int = 1  # one post per run (int8 graph): see `run_by_length`
 
     @classmethod
     def load(cls, folder: Path, *, threads: int = 1) -> Encoder:
@@ -72,7 +71,7 @@ class Encoder:
             return out
         prefixed = [self.prefix + t for t in texts]
         return run_by_length(
-            self.session, self.tokenizer, prefixed, "pooled", out, batch_size=self.batch_size
+            self.session, self.tokenizer, prefixed, "pooled", out, batch_size=POSTS_PER_RUN
         )
 
 

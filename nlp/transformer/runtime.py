@@ -19,9 +19,11 @@ from nlp.errors import ModelNotFound
 from nlp.linear import Calibration
 
 MODEL_FILE = "model.onnx"
-# How the ONNX models are run, part of the pipeline version stored posts carry, so a runtime
-# change that moves outputs re-enriches them. "p1": one post per run (see `run_by_length`);
-# before it, batches of 32 whose int8 activation scales depended on the batch-mates.
+# How the run-time ONNX models are run: POSTS_PER_RUN posts per onnxruntime call (see
+# `run_by_length`). RUN_MODE names it in the pipeline version stored posts carry, so a change
+# that moves outputs re-enriches them. "p1": one post per run; before it, batches of 32 whose
+# int8 activation scales depended on the batch-mates.
+POSTS_PER_RUN = 1
 RUN_MODE = "p1"
 
 
@@ -39,7 +41,6 @@ class TransformerClassifier:
     meta: dict[str, Any]
     session: Any
     tokenizer: Any
-    batch_size: int = 1  # one post per run: see `run_by_length`
 
     @classmethod
     def load(cls, folder: Path, *, threads: int = 1) -> TransformerClassifier:
@@ -68,7 +69,7 @@ class TransformerClassifier:
         if not texts:
             return out
         return run_by_length(
-            self.session, self.tokenizer, texts, "logits", out, batch_size=self.batch_size
+            self.session, self.tokenizer, texts, "logits", out, batch_size=POSTS_PER_RUN
         )
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -112,8 +113,8 @@ def run_by_length(
     """Fill `out` (one row per text) with the model's `output`, texts batched by length to
     limit padding.
 
-    The run-time models (`TransformerClassifier`, `nlp.encoder.Encoder`) pass `batch_size=1`.
-    Their int8 graphs quantize activations dynamically, with one scale over the whole input
+    The run-time models (`TransformerClassifier`, `nlp.encoder.Encoder`) pass `POSTS_PER_RUN`
+    (1). Their int8 graphs quantize activations dynamically, with one scale over the whole input
     tensor: in a batch of 32 a post's P(rumor) moved by up to 0.08 with its batch-mates (7 of
     600 posts crossed 0.5 between batched and one-by-one runs), so the same post could be
     labelled differently by `tingfeng nlp predict`, by enrichment and by a re-run. One post
