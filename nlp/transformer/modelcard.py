@@ -116,7 +116,11 @@ def render_transformer_card(
             f"| {d['fixed']} / {d['broken']} ({d['sign_test_p']}) "
             f"| {t['fixed']} / {t['broken']} ({t['sign_test_p']}) |"
         )
-    lines += ["", "| variant | ONNX size (MB) | transformer posts/s (1 thread) |", "|---|---|---|"]
+    lines += [
+        "",
+        "| variant | ONNX size (MB) | transformer posts/s (1 thread, one post per run) |",
+        "|---|---|---|",
+    ]
     for name, v in metrics["variants"].items():
         lines.append(f"| {name} | {v['size_mb']} | {v['posts_per_second_1_thread']} |")
     lines += [
