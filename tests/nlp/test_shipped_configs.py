@@ -14,12 +14,13 @@ import yaml
 from nlp import help_train
 from nlp.config import default_config_path
 from nlp.predict import default_models_dir
+from nlp.transformer.config import default_transformer_config_path
 
 CONFIGS = {
     "rumor": default_config_path("rumor"),
     "rumor_context": default_config_path("rumor_context"),
     "emotion": default_config_path("emotion"),
-    "rumor_transformer": default_config_path("rumor").with_name("rumor_transformer.yaml"),
+    "rumor_transformer": default_transformer_config_path("rumor"),
     "help": help_train.default_config_path(),
 }
 
